@@ -1,0 +1,160 @@
+"""Document → Chunks: sentence- and paragraph-aware, with overlap, sized in model tokens. Pure.
+
+Every chunk is a slice of the cleaned document text, so ``doc.text[c.start:c.end] == c.text`` holds
+by construction, and ids are stable: ``f"{doc_id}#{ordinal}"``.
+
+Not done here: tokenising for real. The caller passes ``count_tokens`` (the embedding model's
+tokenizer in production, a cheap estimate in tests).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Sequence
+
+from rag.types import Chunk, Document
+
+TokenCounter = Callable[[Sequence[str]], list[int]]
+
+# A sentence ends at . ! ? … (then optional closing quotes/brackets) followed by whitespace, or at
+# CJK full stops, which need no space after them. Paragraph breaks always end a sentence.
+_LATIN_END = re.compile(r"[.!?…]+[\"'”’»)\]]*(?=\s)")
+_CJK_END = re.compile(r"[。！？；]+[」』”’）)]*")
+_PARA = re.compile(r"\n\s*\n")
+_ABBREV = {
+    "e.g", "i.e", "etc", "mr", "mrs", "ms", "dr", "prof", "no", "nr", "art", "para", "vs", "cf",
+    "st", "jr", "sr", "inc", "ltd", "co", "corp", "fig", "vol", "pp", "ca", "approx", "dvs", "bl.a",
+    "t.ex", "z.b", "bzw", "ggf", "usw", "resp", "jan", "feb", "mar", "apr", "jun", "jul", "aug",
+    "sep", "sept", "oct", "okt", "nov", "dec", "dez", "u.s", "u.k", "e.u",
+}  # fmt: skip
+
+
+def estimate_tokens(texts: Sequence[str]) -> list[int]:
+    """Cheap token estimate (~4 chars per token, 1 per CJK char) for tests and fallbacks."""
+    out = []
+    for t in texts:
+        cjk = sum(1 for ch in t if "\u3400" <= ch <= "\u9fff")
+        out.append(max(1, cjk + (len(t) - cjk + 3) // 4))
+    return out
+
+
+def _is_abbreviation(text: str, dot: int) -> bool:
+    """True when the '.' at ``dot`` closes an abbreviation, an initial or a list number."""
+    if text[dot] != ".":
+        return False
+    m = re.search(r"([\w.]+)$", text[:dot])
+    if not m:
+        return False
+    word = m.group(1).lower()
+    if word in _ABBREV or (len(word) == 1 and word.isalpha()):
+        return True
+    return word.isdigit() and len(word) <= 3  # "1. The purpose…", "Article 5. …" stay together
+
+
+def sentence_spans(text: str, lo: int = 0, hi: int | None = None) -> list[tuple[int, int]]:
+    """Sentence ``(start, end)`` offsets in ``text[lo:hi]``; whitespace between them is excluded.
+
+    Example: ``sentence_spans("One. Two!")  == [(0, 4), (5, 9)]``.
+    """
+    hi = len(text) if hi is None else hi
+    cuts: set[int] = {lo, hi}
+    for m in _PARA.finditer(text, lo, hi):
+        cuts.update((m.start(), m.end()))
+    for m in _LATIN_END.finditer(text, lo, hi):
+        if not _is_abbreviation(text, m.start()):
+            cuts.add(m.end())
+    for m in _CJK_END.finditer(text, lo, hi):
+        cuts.add(m.end())
+    spans = []
+    points = sorted(cuts)
+    for a, b in itertools.pairwise(points):
+        seg = text[a:b]
+        stripped_left = len(seg) - len(seg.lstrip())
+        stripped_right = len(seg) - len(seg.rstrip())
+        s, e = a + stripped_left, b - stripped_right
+        if e > s:
+            spans.append((s, e))
+    return spans
+
+
+def _split_long(
+    text: str, span: tuple[int, int], max_tokens: int, count: TokenCounter
+) -> list[tuple[int, int]]:
+    """Cut one over-long sentence into pieces of at most ``max_tokens`` at spaces or commas."""
+    s, e = span
+    pieces: list[tuple[int, int]] = []
+    while e > s:
+        n = count([text[s:e]])[0]
+        if n <= max_tokens:
+            pieces.append((s, e))
+            break
+        # Aim at the share of characters that should fit, then back off to a break character.
+        target = s + max(1, int((e - s) * max_tokens / n * 0.9))
+        window = text[s:target]
+        brk = max(window.rfind(" "), window.rfind("，"), window.rfind("、"), window.rfind(","))
+        cut = s + brk + 1 if brk > (target - s) // 2 else target
+        piece_end = cut
+        while piece_end > s and text[piece_end - 1].isspace():
+            piece_end -= 1
+        pieces.append((s, piece_end))
+        s = cut
+        while s < e and text[s].isspace():
+            s += 1
+    return pieces
+
+
+def chunk_document(
+    doc: Document,
+    *,
+    max_tokens: int = 200,
+    overlap_tokens: int = 40,
+    count_tokens: TokenCounter = estimate_tokens,
+) -> list[Chunk]:
+    """Pack whole sentences into chunks of at most ``max_tokens``; overlap by trailing sentences.
+
+    A chunk prefers to end at a paragraph break once it is half full, so chunks rarely straddle
+    two paragraphs. A sentence longer than ``max_tokens`` is cut at spaces or commas.
+    """
+    text = doc.text
+    spans: list[tuple[int, int]] = []
+    raw = sentence_spans(text)
+    sizes = count_tokens([text[s:e] for s, e in raw]) if raw else []
+    for span, size in zip(raw, sizes, strict=True):
+        if size > max_tokens:
+            spans.extend(_split_long(text, span, max_tokens, count_tokens))
+        else:
+            spans.append(span)
+    if not spans:
+        return []
+    sizes = count_tokens([text[s:e] for s, e in spans])
+    para_start = [
+        i == 0 or "\n\n" in text[spans[i - 1][1] : spans[i][0]] for i in range(len(spans))
+    ]
+
+    chunks: list[Chunk] = []
+    i = 0
+    while i < len(spans):
+        j, total = i, 0
+        while j < len(spans):
+            if j > i and total + sizes[j] > max_tokens:
+                break
+            if j > i and para_start[j] and total >= max_tokens // 2:
+                break
+            total += sizes[j]
+            j += 1
+        start, end = spans[i][0], spans[j - 1][1]
+        chunks.append(
+            Chunk(
+                f"{doc.doc_id}#{len(chunks)}", doc.doc_id, len(chunks), start, end, text[start:end]
+            )
+        )
+        if j >= len(spans):
+            break
+        # Next chunk starts with the trailing sentences of this one that fit in the overlap.
+        k, carried = j, 0
+        while k - 1 > i and carried + sizes[k - 1] <= overlap_tokens and not para_start[k]:
+            k -= 1
+            carried += sizes[k]
+        i = k
+    return chunks

@@ -1,0 +1,186 @@
+"""`rag ingest | search`: parse flags, call the Assistant, print (text or --json)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from rag.config import Settings
+from rag.retrieve import Filters
+from rag.store import IndexError_
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _common(func: F) -> F:
+    """--corpus/--index/--model on every command; they override RAG_* variables."""
+
+    @click.option(
+        "--corpus",
+        "corpus_dir",
+        type=click.Path(path_type=Path),
+        help="Corpus folder [env RAG_CORPUS_DIR; default ./corpus]",
+    )
+    @click.option(
+        "--index",
+        "index_dir",
+        type=click.Path(path_type=Path),
+        help="Index folder [env RAG_INDEX_DIR; default ./index]",
+    )
+    @click.option("--model", help="Embedding model name or folder [env RAG_MODEL]")
+    @click.option("-v", "--verbose", is_flag=True, help="Log what happens to stderr.")
+    @functools.wraps(func)
+    def wrapper(*args: Any, verbose: bool, **kwargs: Any) -> Any:
+        logging.basicConfig(
+            level=logging.INFO if verbose else logging.WARNING,
+            format="%(levelname)s %(name)s: %(message)s",
+        )
+        try:
+            return func(*args, **kwargs)
+        except (IndexError_, ValueError, FileNotFoundError, RuntimeError) as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _settings(corpus_dir: Path | None, index_dir: Path | None, model: str | None) -> Settings:
+    return Settings.from_env(corpus_dir=corpus_dir, index_dir=index_dir, model=model)
+
+
+def _filter_options(func: F) -> F:
+    for opt in reversed([
+        click.option("--lang", "langs", multiple=True, help="Only documents in this language "
+                     "(ISO 639-1, e.g. sv); repeatable."),
+        click.option("--doc", "docs", multiple=True, help="Only this document id or id prefix "
+                     "(e.g. eu_ai_act); repeatable."),
+        click.option("--source", "sources", multiple=True,
+                     help="Only documents whose source contains this text; repeatable."),
+        click.option("--country", "countries", multiple=True,
+                     help="Only documents from this country code (e.g. CN, EU); repeatable."),
+        click.option("--from", "date_from", default="", help="Only documents dated on/after "
+                     "YYYY[-MM[-DD]]."),
+        click.option("--to", "date_to", default="", help="Only documents dated on/before "
+                     "YYYY[-MM[-DD]]."),
+    ]):  # fmt: skip
+        func = opt(func)
+    return func
+
+
+def _filters(kw: dict[str, Any]) -> Filters:
+    return Filters(
+        langs=tuple(kw.pop("langs")), docs=tuple(kw.pop("docs")), sources=tuple(kw.pop("sources")),
+        countries=tuple(kw.pop("countries")), date_from=kw.pop("date_from"),
+        date_to=kw.pop("date_to"),
+    )  # fmt: skip
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="govrag")
+def main() -> None:
+    """govrag: cited, cross-lingual search and answers over governance documents."""
+
+
+class _Bar:
+    """tqdm bars per stage on a terminal; a line per stage otherwise (CI logs stay readable)."""
+
+    def __init__(self) -> None:
+        self.stage = ""
+        self.bar: Any = None
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage != self.stage:
+            self.close()
+            self.stage = stage
+            if self.tty:
+                from tqdm import tqdm
+
+                unit = "file" if stage == "reading" else "chunk"
+                self.bar = tqdm(total=total, desc=f"{stage:9}", unit=unit, file=sys.stderr)
+            else:
+                click.echo(f"{stage} {total} {'files' if stage == 'reading' else 'chunks'}…",
+                           err=True)  # fmt: skip
+        if self.bar is not None:
+            self.bar.total = total
+            self.bar.n = done
+            self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+@main.command()
+@_common
+@click.option("--rebuild", is_flag=True, help="Re-embed everything instead of only what changed.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+def ingest(corpus_dir: Path | None, index_dir: Path | None, model: str | None, rebuild: bool,
+           as_json: bool) -> None:  # fmt: skip
+    """Index the corpus folder (incremental: only new or changed files are embedded)."""
+    from rag.pipeline import Assistant
+
+    settings = _settings(corpus_dir, index_dir, model)
+    assistant = Assistant(settings)
+    bar = _Bar()
+    if not as_json:
+        click.echo(f"Loading model {settings.model}…", err=True)
+    try:
+        report = assistant.ingest(rebuild=rebuild, progress=bar)
+    finally:
+        bar.close()
+    if as_json:
+        click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+        return
+    click.echo(
+        f"Indexed {report.documents} documents, {report.chunks} chunks in {settings.index_dir} "
+        f"({report.seconds:.1f} s)."
+    )
+    click.echo(
+        f"  files: {len(report.files_added)} added, {len(report.files_changed)} changed, "
+        f"{len(report.files_removed)} removed, {report.files_unchanged} unchanged; "
+        f"{report.chunks_embedded} chunks embedded"
+    )
+    if report.skipped:
+        click.echo(f"  skipped {len(report.skipped)} file(s):")
+        for s in report.skipped:
+            click.echo(f"    {s.path}: {s.reason}")
+
+
+@main.command()
+@click.argument("query")
+@click.option(
+    "-k",
+    "k",
+    type=click.IntRange(1, 1000),
+    default=None,
+    help="Number of passages [env RAG_TOP_K; default 5]",
+)
+@_filter_options
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (see README).")
+@_common
+def search(query: str, k: int | None, as_json: bool, corpus_dir: Path | None,
+           index_dir: Path | None, model: str | None, **kw: Any) -> None:  # fmt: skip
+    """Find the passages that best match QUERY, in any language."""
+    from rag.pipeline import Assistant
+
+    assistant = Assistant(_settings(corpus_dir, index_dir, model))
+    result = assistant.search(query, k, _filters(kw))
+    if as_json:
+        click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+        return
+    if not result.hits:
+        click.echo("No passages match (check the filters).")
+    for h in result.hits:
+        meta = " · ".join(x for x in (h.lang, h.source, h.date) if x)
+        click.echo(click.style(f"[{h.rank}] {h.title}", bold=True) + f"  ({meta})  {h.score:.3f}")
+        click.echo(f"    {h.chunk_id}  chars {h.start}-{h.end}")
+        click.echo(textwrap.indent(textwrap.fill(h.text, 96), "    ") + "\n")

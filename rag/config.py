@@ -1,0 +1,85 @@
+"""One Settings object: paths, model, chunking and retrieval knobs.
+
+Defaults < environment (``RAG_*``) < explicit arguments (CLI flags). Validation happens here,
+with the bad value in the message, so nothing downstream has to re-check.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_MODEL = "intfloat/multilingual-e5-small"
+
+
+def default_cache_dir() -> Path:
+    """Where the converted offline model lives (never in git): ``RAG_CACHE_DIR`` or user cache."""
+    env = os.environ.get("RAG_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("govrag"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable. Build with :meth:`from_env` to honour ``RAG_*`` variables."""
+
+    corpus_dir: Path = Path("corpus")
+    index_dir: Path = Path("index")
+    model: str = DEFAULT_MODEL
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    # Chunking, in model tokens (the e5 tokenizer); see README "Chunking" for how these were chosen.
+    chunk_tokens: int = 200
+    chunk_overlap_tokens: int = 40
+    batch_size: int = 32
+    top_k: int = 5
+    max_file_mb: float = 100.0
+
+    def __post_init__(self) -> None:
+        if self.chunk_tokens < 16 or self.chunk_tokens > 510:
+            raise ValueError(f"chunk_tokens must be in 16..510, got {self.chunk_tokens}")
+        if not 0 <= self.chunk_overlap_tokens < self.chunk_tokens // 2:
+            raise ValueError(
+                "chunk_overlap_tokens must be >= 0 and < chunk_tokens/2, "
+                f"got {self.chunk_overlap_tokens} (chunk_tokens={self.chunk_tokens})"
+            )
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be > 0, got {self.batch_size}")
+        if self.top_k < 1:
+            raise ValueError(f"top_k must be > 0, got {self.top_k}")
+        if self.max_file_mb <= 0:
+            raise ValueError(f"max_file_mb must be > 0, got {self.max_file_mb}")
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        """Defaults, then ``RAG_CORPUS_DIR``/``RAG_INDEX_DIR``/``RAG_MODEL``/..., then overrides."""
+        env: dict[str, Any] = {}
+        mapping = {
+            "RAG_CORPUS_DIR": ("corpus_dir", Path),
+            "RAG_INDEX_DIR": ("index_dir", Path),
+            "RAG_MODEL": ("model", str),
+            "RAG_CHUNK_TOKENS": ("chunk_tokens", int),
+            "RAG_CHUNK_OVERLAP_TOKENS": ("chunk_overlap_tokens", int),
+            "RAG_BATCH_SIZE": ("batch_size", int),
+            "RAG_TOP_K": ("top_k", int),
+            "RAG_MAX_FILE_MB": ("max_file_mb", float),
+        }
+        for var, (name, conv) in mapping.items():
+            raw = os.environ.get(var)
+            if raw:
+                try:
+                    env[name] = conv(raw)
+                except ValueError as exc:
+                    raise ValueError(f"{var}={raw!r} is not a valid {conv.__name__}") from exc
+        env.update({k: v for k, v in overrides.items() if v is not None})
+        for key in ("corpus_dir", "index_dir", "cache_dir"):
+            if key in env:
+                env[key] = Path(env[key]).expanduser()
+        return cls(**env)
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)

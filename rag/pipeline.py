@@ -1,0 +1,213 @@
+"""The Assistant facade: ``ingest()``, ``search()`` — what the CLI, the UI and the tests call.
+
+One Assistant holds one embedder and one loaded index, shared by every caller in the process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from rag import store
+from rag.chunking import chunk_document
+from rag.config import Settings
+from rag.corpus import LoadError, find_files, iter_documents, read_catalog
+from rag.embeddings import Embedder, SentenceTransformerEmbedder
+from rag.retrieve import Filters, Retriever
+from rag.types import Chunk, Document, IngestReport, SearchResult, SkippedFile
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+def _noop(stage: str, done: int, total: int) -> None:
+    return None
+
+
+class Assistant:
+    """Ingest a corpus folder into an index folder and search it."""
+
+    def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None) -> None:
+        self.settings = settings or Settings.from_env()
+        self.embedder: Embedder = embedder or SentenceTransformerEmbedder(
+            self.settings.model,
+            cache_dir=self.settings.cache_dir,
+            batch_size=self.settings.batch_size,
+        )
+        self._retriever: Retriever | None = None
+        self._lock = threading.RLock()
+
+    # --- index lifecycle ---------------------------------------------------------------------
+
+    def has_index(self) -> bool:
+        return store.exists(self.settings.index_dir)
+
+    @property
+    def retriever(self) -> Retriever:
+        """The loaded index (loaded once; reloaded after an ingest)."""
+        with self._lock:
+            if self._retriever is None:
+                reader = store.IndexReader(
+                    self.settings.index_dir, model=self.embedder.name, dim=None
+                )
+                self._retriever = Retriever(reader, self.embedder)
+            return self._retriever
+
+    def _chunking(self) -> dict[str, int]:
+        return {
+            "max_tokens": self.settings.chunk_tokens,
+            "overlap_tokens": self.settings.chunk_overlap_tokens,
+        }
+
+    def ingest(self, *, rebuild: bool = False, progress: Progress = _noop) -> IngestReport:
+        """Bring the index in line with the corpus; only new or changed files are embedded."""
+        t0 = time.perf_counter()
+        s = self.settings
+        corpus_dir, index_dir = s.corpus_dir, s.index_dir
+        with store.lock_for(index_dir):
+            files, refused = find_files(corpus_dir)
+            catalog = read_catalog(corpus_dir)
+            skipped = [SkippedFile(rel, why) for rel, why in refused]
+            if not rebuild and store.exists(index_dir):
+                store.recover(index_dir)
+                old = store.read_manifest(index_dir)
+                store.check_compatible(old, self.embedder.name, None, index_dir)
+                if old.get("chunking") != self._chunking():
+                    log.info("chunking settings changed; re-embedding everything")
+                    rebuild = True
+            writer = store.IndexWriter(
+                index_dir, model=self.embedder.name, dim=self.embedder.dim, rebuild=rebuild
+            )
+            try:
+                report = self._update(writer, files, catalog, skipped, progress)
+                if report.files_added or report.files_changed or report.files_removed or rebuild:
+                    writer.commit({
+                        "chunking": self._chunking(),
+                        "build_seconds": round(time.perf_counter() - t0, 2),
+                        "skipped": [str(x) for x in report.skipped],
+                    })  # fmt: skip
+                else:
+                    writer.abort()
+            except BaseException:
+                writer.abort()
+                raise
+        with self._lock:
+            if self._retriever is not None:
+                self._retriever.index.close()
+            self._retriever = None
+        counts = store.read_manifest(index_dir)["counts"]
+        return IngestReport(
+            documents=counts["documents"], chunks=counts["chunks"],
+            files_added=report.files_added, files_changed=report.files_changed,
+            files_removed=report.files_removed, files_unchanged=report.files_unchanged,
+            chunks_embedded=report.chunks_embedded, skipped=report.skipped,
+            seconds=round(time.perf_counter() - t0, 2),
+        )  # fmt: skip
+
+    def _update(
+        self,
+        writer: store.IndexWriter,
+        files: list,  # list[CorpusFile]
+        catalog: dict[str, dict[str, str]],
+        skipped: list[SkippedFile],
+        progress: Progress,
+    ) -> IngestReport:
+        known = writer.file_hashes()
+        current = {cf.rel: _fingerprint(cf.sha256(), catalog.get(cf.rel), cf.path) for cf in files}
+        removed = sorted(set(known) - set(current))
+        for rel in removed:
+            writer.remove_file(rel)
+        todo = [cf for cf in files if known.get(cf.rel) != current[cf.rel]]
+        unchanged = len(files) - len(todo)
+
+        # Load and chunk everything first (fast), then embed all chunks in length-sorted batches.
+        pending: list[tuple[str, list[Document], list[Chunk]]] = []
+        claimed: dict[str, str] = {}
+        for n, (cf, result) in enumerate(iter_documents(todo, catalog), 1):
+            progress("reading", n, len(todo))
+            if isinstance(result, LoadError):
+                kept = " (the previously indexed version is kept)" if cf.rel in known else ""
+                skipped.append(SkippedFile(cf.rel, f"{result}{kept}"))
+                continue
+            clash = self._id_clash(writer, cf.rel, result, claimed)
+            if clash:
+                skipped.append(SkippedFile(cf.rel, clash))
+                continue
+            chunks = [
+                c
+                for d in result
+                for c in chunk_document(
+                    d,
+                    max_tokens=self.settings.chunk_tokens,
+                    overlap_tokens=self.settings.chunk_overlap_tokens,
+                    count_tokens=self.embedder.count_tokens,
+                )
+            ]
+            pending.append((cf.rel, result, chunks))
+        texts = [c.text for _, _, cs in pending for c in cs]
+        done = 0
+
+        def tick(n: int) -> None:
+            nonlocal done
+            done += n
+            progress("embedding", done, len(texts))
+
+        progress("embedding", 0, len(texts))
+        vectors = self.embedder.encode_passages(texts, progress=tick) if texts else np.zeros((0, 1))
+        added, changed = [], []
+        offset = 0
+        for rel, docs, chunks in pending:
+            if rel in known:
+                writer.remove_file(rel)
+                changed.append(rel)
+            else:
+                added.append(rel)
+            writer.add_file(rel, current[rel], docs, chunks, vectors[offset : offset + len(chunks)])
+            offset += len(chunks)
+        return IngestReport(
+            documents=0, chunks=0, files_added=tuple(added), files_changed=tuple(changed),
+            files_removed=tuple(removed), files_unchanged=unchanged, chunks_embedded=len(texts),
+            skipped=tuple(skipped),
+        )  # fmt: skip
+
+    @staticmethod
+    def _id_clash(
+        writer: store.IndexWriter, rel: str, docs: list[Document], claimed: dict[str, str]
+    ) -> str:
+        ids = [d.doc_id for d in docs]
+        taken = {k: v for k, v in writer.taken_doc_ids(ids).items() if v != rel}
+        taken.update({i: claimed[i] for i in ids if i in claimed and claimed[i] != rel})
+        if taken:
+            doc_id, other = next(iter(taken.items()))
+            return (
+                f"document id {doc_id!r} is already used by {other}; "
+                'give one of them an "id" in the catalog'
+            )
+        claimed.update(dict.fromkeys(ids, rel))
+        return ""
+
+    # --- queries -----------------------------------------------------------------------------
+
+    def search(
+        self, query: str, k: int | None = None, filters: Filters | None = None
+    ) -> SearchResult:
+        return self.retriever.search(query, k or self.settings.top_k, filters)
+
+
+def _fingerprint(file_sha: str, meta: dict[str, str] | None, path: Path) -> str:
+    """A file's identity for incremental ingest: its bytes plus its metadata (catalog + sidecar)."""
+    sidecar = path.with_name(path.name + ".meta.json")
+    extra = json.dumps(meta or {}, sort_keys=True) + (
+        sidecar.read_text(encoding="utf-8", errors="replace") if sidecar.exists() else ""
+    )
+    if extra in ("{}", ""):
+        return file_sha
+    return f"{file_sha}+meta:{hashlib.sha256(extra.encode()).hexdigest()[:16]}"

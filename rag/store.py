@@ -1,0 +1,357 @@
+"""The index folder: FAISS vectors + SQLite chunk table + manifest.json. No pickle anywhere.
+
+Layout of ``index/``::
+
+    manifest.json    schema, model + dim, chunking, sha256 of every source file, counts, checksums
+    vectors.faiss    faiss.IndexIDMap2(IndexFlatIP): ids are chunk row ids in chunks.sqlite
+    chunks.sqlite    tables files, documents (with the cleaned text) and chunks (offsets + text)
+    README.md        what this folder is
+
+Writes never touch the live folder: an :class:`IndexWriter` works on a copy in a sibling temporary
+folder, and :meth:`IndexWriter.commit` swaps it into place with two renames (the previous version
+is kept as ``<index>.old`` until the swap is done, and :func:`recover` puts it back if a crash hit
+between the renames). Writers are serialised by a lock file next to the folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+from filelock import FileLock
+
+from rag import __version__
+from rag.types import Chunk, Document
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+VECTORS = "vectors.faiss"
+TABLE = "chunks.sqlite"
+README_TEXT = """# index/
+
+Built by `rag ingest` from `corpus/`; not committed (only this README is). Delete the folder, or run
+`rag ingest --rebuild`, to build it from scratch.
+
+- `manifest.json`: schema version, embedding model and dimension, chunking settings, the sha256 of
+  every source file, counts, build time, govrag version and checksums of the two files below.
+- `vectors.faiss`: the FAISS vector index; vector ids are the row ids of the chunk table.
+- `chunks.sqlite`: tables `files`, `documents` (metadata and cleaned text) and `chunks`
+  (`chunk_id`, `doc_id`, `start`, `end`, `text`, with `documents.text[start:end] == chunks.text`).
+
+No pickle is used: a downloaded index cannot run code.
+"""
+
+_SCHEMA = """
+CREATE TABLE files (path TEXT PRIMARY KEY, sha256 TEXT NOT NULL);
+CREATE TABLE documents (
+    doc_id TEXT PRIMARY KEY, path TEXT NOT NULL, title TEXT, lang TEXT, source TEXT, url TEXT,
+    date TEXT, country TEXT, text TEXT NOT NULL);
+CREATE TABLE chunks (
+    row INTEGER PRIMARY KEY AUTOINCREMENT, chunk_id TEXT UNIQUE NOT NULL, doc_id TEXT NOT NULL,
+    ordinal INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, text TEXT NOT NULL);
+CREATE INDEX chunks_doc ON chunks(doc_id);
+CREATE INDEX documents_path ON documents(path);
+"""
+
+
+class IndexError_(Exception):
+    """The index folder is missing, from another model/schema, or damaged. Message says the fix."""
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _old(index_dir: Path) -> Path:
+    return index_dir.with_name(index_dir.name + ".old")
+
+
+def lock_for(index_dir: Path) -> FileLock:
+    """The writer lock: one ingest at a time per index folder."""
+    index_dir.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(index_dir.with_name(f".{index_dir.name}.lock")))
+
+
+def recover(index_dir: Path) -> None:
+    """If a crash hit between the two renames of a commit, put the previous index back."""
+    old = _old(index_dir)
+    if old.exists() and not (index_dir / MANIFEST).exists():
+        if index_dir.exists():
+            shutil.rmtree(index_dir)
+        os.rename(old, index_dir)
+        log.warning("restored the previous index from %s after an interrupted write", old)
+    elif old.exists():
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def exists(index_dir: Path) -> bool:
+    return (index_dir / MANIFEST).exists() or (_old(index_dir) / MANIFEST).exists()
+
+
+def read_manifest(index_dir: Path) -> dict[str, Any]:
+    path = index_dir / MANIFEST
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise IndexError_(f"no index in {index_dir}: run `rag ingest` first") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise IndexError_(f"{path} is damaged ({exc}): run `rag ingest --rebuild`") from exc
+    if not isinstance(data, dict):
+        raise IndexError_(f"{path} is damaged (not an object): run `rag ingest --rebuild`")
+    return data
+
+
+def check_compatible(manifest: dict[str, Any], model: str, dim: int | None, where: Path) -> None:
+    """Refuse an index from another schema or model, saying what to run."""
+    if manifest.get("schema_version") != SCHEMA_VERSION:
+        raise IndexError_(
+            f"index {where} has schema {manifest.get('schema_version')!r}, this govrag reads "
+            f"{SCHEMA_VERSION}: run `rag ingest --rebuild`"
+        )
+    built = manifest.get("model", {})
+    if built.get("name") != model or (dim is not None and built.get("dim") != dim):
+        raise IndexError_(
+            f"index {where} was built with model {built.get('name')!r} (dim {built.get('dim')}), "
+            f"but the current model is {model!r}" + (f" (dim {dim})" if dim else "") + ": run "
+            f"`rag ingest --rebuild` to re-embed, or set RAG_MODEL={built.get('name')}"
+        )
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    row: int
+    chunk: Chunk
+
+
+class IndexReader:
+    """A loaded, verified index. Thread-safe for concurrent searches."""
+
+    def __init__(self, index_dir: Path, *, model: str, dim: int | None = None, verify: bool = True):
+        recover(index_dir) if not (index_dir / MANIFEST).exists() else None
+        self.dir = index_dir
+        self.manifest = read_manifest(index_dir)
+        check_compatible(self.manifest, model, dim, index_dir)
+        if verify:
+            for name, digest in self.manifest.get("checksums", {}).items():
+                path = index_dir / name
+                if not path.exists() or _sha256(path) != digest:
+                    raise IndexError_(
+                        f"index file {path} is missing or does not match its checksum in "
+                        f"{MANIFEST} (damaged or edited): run `rag ingest --rebuild`"
+                    )
+        try:
+            self.vectors = faiss.read_index(str(index_dir / VECTORS))
+        except RuntimeError as exc:
+            raise IndexError_(
+                f"{index_dir / VECTORS} is unreadable: run `rag ingest --rebuild`"
+            ) from exc
+        uri = (index_dir / TABLE).resolve().as_uri() + "?mode=ro"
+        self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        self._lock = threading.Lock()
+        n_rows = self._query("SELECT COUNT(*) FROM chunks")[0][0]
+        if n_rows != self.vectors.ntotal:
+            raise IndexError_(
+                f"index {index_dir} is inconsistent ({n_rows} chunks, {self.vectors.ntotal} "
+                "vectors): run `rag ingest --rebuild`"
+            )
+
+    def _query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    @property
+    def size(self) -> int:
+        return int(self.vectors.ntotal)
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Inner-product top-k: (scores, row ids), -1 where fewer than k exist."""
+        k = max(1, min(k, self.size))
+        scores, ids = self.vectors.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        return scores, ids
+
+    def chunks(self, rows: Iterable[int]) -> dict[int, Chunk]:
+        rows = [int(r) for r in rows if r >= 0]
+        if not rows:
+            return {}
+        marks = ",".join("?" * len(rows))
+        got = self._query(
+            "SELECT row, chunk_id, doc_id, ordinal, start, end, text FROM chunks "
+            f"WHERE row IN ({marks})",
+            rows,
+        )
+        return {r[0]: Chunk(r[1], r[2], r[3], r[4], r[5], r[6]) for r in got}
+
+    def documents(self, doc_ids: Iterable[str], *, with_text: bool = False) -> dict[str, Document]:
+        ids = list(dict.fromkeys(doc_ids))
+        if not ids:
+            return {}
+        text_col = "text" if with_text else "''"
+        marks = ",".join("?" * len(ids))
+        got = self._query(
+            f"SELECT doc_id, {text_col}, title, lang, path, source, url, date, country "
+            f"FROM documents WHERE doc_id IN ({marks})",
+            ids,
+        )
+        return {r[0]: Document(*r) for r in got}
+
+    def all_documents(self) -> list[tuple[Document, int]]:
+        """Every document (without text) with its chunk count, in path order."""
+        got = self._query(
+            "SELECT d.doc_id, '', d.title, d.lang, d.path, d.source, d.url, d.date, d.country, "
+            "(SELECT COUNT(*) FROM chunks c WHERE c.doc_id = d.doc_id) FROM documents d "
+            "ORDER BY d.path, d.doc_id"
+        )
+        return [(Document(*r[:9]), int(r[9])) for r in got]
+
+    def rows_where(self, sql_filter: str, args: Sequence[Any]) -> np.ndarray:
+        """Chunk row ids whose document matches a SQL condition on ``documents d``."""
+        got = self._query(
+            "SELECT c.row FROM chunks c JOIN documents d ON d.doc_id = c.doc_id "
+            f"WHERE {sql_filter}",
+            args,
+        )
+        return np.fromiter((r[0] for r in got), dtype=np.int64, count=len(got))
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class IndexWriter:
+    """Edits a copy of the index; :meth:`commit` swaps it in. Use under :func:`lock_for`."""
+
+    def __init__(self, index_dir: Path, *, model: str, dim: int, rebuild: bool = False) -> None:
+        self.dir = index_dir
+        self.model = model
+        self.dim = dim
+        index_dir.parent.mkdir(parents=True, exist_ok=True)
+        recover(index_dir)
+        for stale in index_dir.parent.glob(f".{index_dir.name}.tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)  # left by a killed run; we hold the lock
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.tmp-", dir=index_dir.parent))
+        has_old = (index_dir / MANIFEST).exists() and not rebuild
+        if has_old:
+            check_compatible(read_manifest(index_dir), model, dim, index_dir)
+            shutil.copy2(index_dir / TABLE, self.tmp / TABLE)
+            self.vectors = faiss.read_index(str(index_dir / VECTORS))
+        else:
+            self.vectors = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self.db = sqlite3.connect(self.tmp / TABLE)
+        if not has_old:
+            self.db.executescript(_SCHEMA)
+
+    def file_hashes(self) -> dict[str, str]:
+        return dict(self.db.execute("SELECT path, sha256 FROM files").fetchall())
+
+    def remove_file(self, rel: str) -> int:
+        """Drop a source file's documents, chunks and vectors; returns chunks removed."""
+        rows = [r[0] for r in self.db.execute(
+            "SELECT c.row FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE d.path = ?",
+            (rel,),
+        )]  # fmt: skip
+        if rows:
+            self.vectors.remove_ids(np.asarray(rows, dtype=np.int64))  # type: ignore[arg-type]
+        self.db.execute(
+            "DELETE FROM chunks WHERE doc_id IN (SELECT doc_id FROM documents WHERE path = ?)",
+            (rel,),
+        )
+        self.db.execute("DELETE FROM documents WHERE path = ?", (rel,))
+        self.db.execute("DELETE FROM files WHERE path = ?", (rel,))
+        return len(rows)
+
+    def taken_doc_ids(self, doc_ids: Sequence[str]) -> dict[str, str]:
+        """Which of these ids already belong to a document, and to which file."""
+        marks = ",".join("?" * len(doc_ids))
+        got = self.db.execute(
+            f"SELECT doc_id, path FROM documents WHERE doc_id IN ({marks})", list(doc_ids)
+        ).fetchall()
+        return dict(got)
+
+    def add_file(
+        self, rel: str, sha256: str, docs: Sequence[Document], chunks: Sequence[Chunk],
+        vectors: np.ndarray,
+    ) -> None:  # fmt: skip
+        if len(chunks) != len(vectors):
+            raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors for {rel}")
+        self.db.execute("INSERT INTO files(path, sha256) VALUES (?, ?)", (rel, sha256))
+        self.db.executemany(
+            "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?)",
+            [(d.doc_id, rel, d.title, d.lang, d.source, d.url, d.date, d.country, d.text)
+             for d in docs],
+        )  # fmt: skip
+        rows = []
+        for c in chunks:
+            cur = self.db.execute(
+                "INSERT INTO chunks(chunk_id, doc_id, ordinal, start, end, text) "
+                "VALUES (?,?,?,?,?,?)",
+                (c.chunk_id, c.doc_id, c.ordinal, c.start, c.end, c.text),
+            )
+            assert cur.lastrowid is not None
+            rows.append(cur.lastrowid)
+        if rows:
+            self.vectors.add_with_ids(
+                np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(rows, dtype=np.int64)
+            )
+
+    def commit(self, extra: dict[str, Any]) -> dict[str, Any]:
+        """Write all to the temporary folder, then swap it into place; return the manifest."""
+        self.db.commit()
+        counts = {
+            name: self.db.execute(f"SELECT COUNT(*) FROM {name}").fetchone()[0]
+            for name in ("files", "documents", "chunks")
+        }
+        files = self.file_hashes()
+        self.db.close()
+        faiss.write_index(self.vectors, str(self.tmp / VECTORS))
+        (self.tmp / "README.md").write_text(README_TEXT, encoding="utf-8")
+        manifest = {
+            "schema_version": SCHEMA_VERSION,
+            "govrag_version": __version__,
+            "model": {"name": self.model, "dim": self.dim},
+            "index_type": "flat-ip",
+            "counts": counts,
+            "files": files,
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            **extra,
+            "checksums": {name: _sha256(self.tmp / name) for name in (VECTORS, TABLE)},
+        }
+        tmp_manifest = self.tmp / (MANIFEST + ".part")
+        tmp_manifest.write_text(
+            json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8"
+        )
+        for name in (VECTORS, TABLE, tmp_manifest.name):
+            fd = os.open(self.tmp / name, os.O_RDONLY)
+            os.fsync(fd)
+            os.close(fd)
+        os.rename(tmp_manifest, self.tmp / MANIFEST)
+        old = _old(self.dir)
+        if self.dir.exists():
+            os.rename(self.dir, old)
+        os.rename(self.tmp, self.dir)
+        shutil.rmtree(old, ignore_errors=True)
+        return manifest
+
+    def abort(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self.db.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
