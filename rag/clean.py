@@ -12,7 +12,7 @@ How boilerplate is found (a general mechanism, not a list of known strings):
   headings, taglines, calls to action) or ``good``;
 * junk and cue paragraphs are dropped wherever they are;
 * the *tail* of a page (sign-up boxes, author blurbs, related-links lists) is found as the earliest
-  paragraph from which at least 60 % of the remaining text (by characters) is junk, cue or short —
+  paragraph from which at least half of the remaining text (by characters) is junk, cue or short —
   and it is dropped whole, which takes a blurb inside it too. The tail may not exceed half the
   document.
 
@@ -81,6 +81,8 @@ _CUES = [
     r"datenschutz",
     r"weiterlesen",
     r"mehr zum thema",
+    r"\bteilen\b",
+    r"rechte vorbehalten",
     r"^anzeige\b",
     # fr / es
     r"abonnez",
@@ -105,8 +107,12 @@ _CUES = [
 _CUE = re.compile("|".join(f"(?:{c})" for c in _CUES), re.IGNORECASE)
 
 SHORT_WORDS = 15  # fewer words than this and no sentence end: a heading, tagline or button
-CUE_MAX_WORDS = 60  # a cue phrase inside a longer paragraph is prose, not furniture
-TAIL_BAD_RATIO = 0.6
+# A cue phrase makes a paragraph furniture if the paragraph is short, or if the phrase opens it
+# ("Disclaimer: …", "Subscribe to …") and the paragraph is not long; deeper in prose it is prose.
+CUE_MAX_WORDS = 30
+CUE_OPENING_CHARS = 40
+CUE_OPENING_MAX_WORDS = 80
+TAIL_BAD_RATIO = 0.5
 TAIL_MAX_SHARE = 0.5
 
 
@@ -134,7 +140,11 @@ def classify(paragraph: str) -> ParagraphClass:
     words = word_count(paragraph)
     if letters < 4 or (words <= 1 and len(paragraph) < 12 and not _CJK.search(paragraph)):
         return "junk"
-    if words <= CUE_MAX_WORDS and _CUE.search(paragraph):
+    cue = _CUE.search(paragraph)
+    if cue and (
+        words <= CUE_MAX_WORDS
+        or (cue.start() < CUE_OPENING_CHARS and words <= CUE_OPENING_MAX_WORDS)
+    ):
         return "cue"
     if words < SHORT_WORDS and not _TERMINAL.search(paragraph):
         return "short"

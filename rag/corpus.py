@@ -157,14 +157,18 @@ def decode_text(data: bytes) -> str:
         pass
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data[: 1 << 20]).best()
-    if best is None or best.encoding is None:
+    matches = list(from_bytes(data[: 1 << 20]))
+    if not matches:
         raise LoadError("not valid UTF-8 and no other text encoding fits; binary or corrupt file")
-    text = data.decode(best.encoding, errors="replace")
+    # Short Western text fits several code pages equally well; the most common one wins ties.
+    least = min(m.chaos for m in matches)
+    tied = [m.encoding for m in matches if m.chaos <= least + 0.01]
+    encoding = next((e for e in ("cp1252", "latin_1", "iso8859_15") if e in tied), tied[0])
+    text = data.decode(encoding, errors="replace")
     controls = sum(1 for ch in text[:10000] if ord(ch) < 32 and ch not in "\n\r\t\f")
     if controls > 0.01 * min(len(text), 10000):
         raise LoadError("binary data (control characters), not text")
-    log.info("decoded as %s", best.encoding)
+    log.info("decoded as %s", encoding)
     return text
 
 

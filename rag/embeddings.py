@@ -178,6 +178,16 @@ class SentenceTransformerEmbedder:
         return [len(ids) for ids in enc]
 
 
+def make_embedder(model: str, *, cache_dir: Path, batch_size: int = 32) -> Embedder:
+    """``hash:<dim>`` gives the deterministic fake (tests, debugging); anything else a model."""
+    if model.startswith("hash:"):
+        try:
+            return HashEmbedder(int(model.split(":", 1)[1]))
+        except ValueError as exc:
+            raise ValueError(f"model {model!r}: expected hash:<dimension>, e.g. hash:64") from exc
+    return SentenceTransformerEmbedder(model, cache_dir=cache_dir, batch_size=batch_size)
+
+
 class HashEmbedder:
     """Deterministic bag-of-words embedder for fast tests: same words → similar vectors.
 
@@ -190,7 +200,7 @@ class HashEmbedder:
 
     @property
     def name(self) -> str:
-        return f"hash-{self._dim}"
+        return f"hash:{self._dim}"
 
     @property
     def dim(self) -> int:
@@ -209,13 +219,16 @@ class HashEmbedder:
     def encode_passages(
         self, texts: Sequence[str], progress: Callable[[int], None] | None = None
     ) -> np.ndarray:
-        out = np.stack([self._vec(t) for t in texts]) if texts else np.zeros((0, self._dim))
         if progress:
             progress(len(texts))
-        return out.astype(np.float32)
+        return self._encode(texts)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self.encode_passages(texts)
+        return self._encode(texts)
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.stack([self._vec(t) for t in texts]) if texts else np.zeros((0, self._dim))
+        return out.astype(np.float32)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         from rag.chunking import estimate_tokens

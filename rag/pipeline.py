@@ -19,7 +19,7 @@ from rag import store
 from rag.chunking import chunk_document
 from rag.config import Settings
 from rag.corpus import LoadError, find_files, iter_documents, read_catalog
-from rag.embeddings import Embedder, SentenceTransformerEmbedder
+from rag.embeddings import Embedder, make_embedder
 from rag.retrieve import Filters, Retriever
 from rag.types import Chunk, Document, IngestReport, SearchResult, SkippedFile
 
@@ -37,7 +37,7 @@ class Assistant:
 
     def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None) -> None:
         self.settings = settings or Settings.from_env()
-        self.embedder: Embedder = embedder or SentenceTransformerEmbedder(
+        self.embedder: Embedder = embedder or make_embedder(
             self.settings.model,
             cache_dir=self.settings.cache_dir,
             batch_size=self.settings.batch_size,

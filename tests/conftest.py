@@ -1,0 +1,58 @@
+"""Shared fixtures: a fast fake embedder for logic tests, and one real index of the shipped corpus."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from rag.config import Settings
+from rag.embeddings import HashEmbedder
+from rag.pipeline import Assistant
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_CORPUS = ROOT / "corpus"
+
+
+@pytest.fixture
+def make_corpus(tmp_path: Path) -> Callable[[dict[str, str | bytes]], Path]:
+    """Write ``{relative path: content}`` into a fresh corpus folder and return it."""
+
+    def make(files: dict[str, str | bytes]) -> Path:
+        root = tmp_path / "corpus"
+        root.mkdir(exist_ok=True)
+        for rel, content in files.items():
+            path = root / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                path.write_text(content, encoding="utf-8")
+        return root
+
+    return make
+
+
+@pytest.fixture
+def fake_assistant(tmp_path: Path) -> Callable[[Path], Assistant]:
+    """An Assistant over a given corpus folder with the deterministic hash embedder."""
+
+    def make(corpus: Path, **settings: object) -> Assistant:
+        s = Settings(corpus_dir=corpus, index_dir=tmp_path / "index", model="hash:64", **settings)  # type: ignore[arg-type]
+        return Assistant(s, HashEmbedder(64))
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def real_assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
+    """The real default model over a copy of the shipped corpus, ingested once per test session."""
+    corpus = tmp_path_factory.mktemp("shipped") / "corpus"
+    shutil.copytree(SHIPPED_CORPUS, corpus)
+    settings = Settings.from_env(corpus_dir=corpus, index_dir=corpus.parent / "index")
+    assistant = Assistant(settings)
+    report = assistant.ingest()
+    assert report.skipped == (), report.skipped
+    return assistant
