@@ -495,7 +495,7 @@ def _tokenizer_json(bundle: _Bundle) -> str:
     known = {ord(c) for i, p in enumerate(bundle.pieces) if i != bundle.unk for c in p}
     tok.pre_tokenizer = pre_tokenizers.Sequence(
         [
-            pre_tokenizers.Metaspace(replacement=_META, prepend_scheme="always", split=True),
+            pre_tokenizers.Metaspace(replacement=_META, prepend_scheme="first", split=True),
             pre_tokenizers.Split(Regex(f"[^{_char_class(list(known))}]"), "isolated"),
         ]
     )
@@ -505,7 +505,7 @@ def _tokenizer_json(bundle: _Bundle) -> str:
         pair=f"{bos} $A {eos} {eos} $B {eos}",
         special_tokens=[(bos, bundle.bos), (eos, bundle.eos)],
     )
-    tok.decoder = decoders.Metaspace(replacement=_META, prepend_scheme="always", split=True)
+    tok.decoder = decoders.Metaspace(replacement=_META, prepend_scheme="first", split=True)
     specials = [bundle.pieces[i] for i in (bundle.bos, bundle.pad, bundle.eos, bundle.unk)]
     tok.add_special_tokens([AddedToken(s, special=True, normalized=False) for s in specials])
     if "<mask>" in bundle.pieces:

@@ -20,6 +20,7 @@ from rag.chunking import chunk_document
 from rag.config import Settings
 from rag.corpus import LoadError, find_files, iter_documents, read_catalog
 from rag.embeddings import Embedder, make_embedder
+from rag.lexical import terms_to_text, tokenize
 from rag.retrieve import Filters, Retriever
 from rag.types import Chunk, Document, IngestReport, SearchResult, SkippedFile
 
@@ -129,7 +130,7 @@ class Assistant:
         unchanged = len(files) - len(todo)
 
         # Load and chunk everything first (fast), then embed all chunks in length-sorted batches.
-        pending: list[tuple[str, list[Document], list[Chunk]]] = []
+        pending: list[tuple[str, list[Document]]] = []
         claimed: dict[str, str] = {}
         for n, (cf, result) in enumerate(iter_documents(todo, catalog), 1):
             progress("reading", n, len(todo))
@@ -141,18 +142,37 @@ class Assistant:
             if clash:
                 skipped.append(SkippedFile(cf.rel, clash))
                 continue
-            chunks = [
-                c
-                for d in result
-                for c in chunk_document(
-                    d,
-                    max_tokens=self.settings.chunk_tokens,
-                    overlap_tokens=self.settings.chunk_overlap_tokens,
-                    count_tokens=self.embedder.count_tokens,
-                )
-            ]
-            pending.append((cf.rel, result, chunks))
-        texts = [c.text for _, _, cs in pending for c in cs]
+            pending.append((cf.rel, result))
+        added, embedded = self.write_documents(writer, pending, current, progress)
+        return IngestReport(
+            documents=0, chunks=0, files_added=tuple(r for r in added if r not in known),
+            files_changed=tuple(r for r in added if r in known), files_removed=tuple(removed),
+            files_unchanged=unchanged, chunks_embedded=embedded,
+            skipped=tuple(skipped),
+        )  # fmt: skip
+
+    def chunk(self, doc: Document) -> list[Chunk]:
+        return chunk_document(
+            doc,
+            max_tokens=self.settings.chunk_tokens,
+            overlap_tokens=self.settings.chunk_overlap_tokens,
+            count_tokens=self.embedder.count_tokens,
+        )
+
+    def write_documents(
+        self,
+        writer: store.IndexWriter,
+        groups: list[tuple[str, list[Document]]],
+        fingerprints: dict[str, str],
+        progress: Progress = _noop,
+    ) -> tuple[list[str], int]:
+        """Chunk, tokenise and embed groups of documents (one group per source file) and add them
+        to ``writer``, replacing a file's earlier version. Returns (files written, chunks embedded).
+
+        The one path from documents to index rows: ``ingest`` and ``rag eval`` both use it.
+        """
+        chunked = [(rel, docs, [c for d in docs for c in self.chunk(d)]) for rel, docs in groups]
+        texts = [c.text for _, _, cs in chunked for c in cs]
         done = 0
 
         def tick(n: int) -> None:
@@ -162,21 +182,19 @@ class Assistant:
 
         progress("embedding", 0, len(texts))
         vectors = self.embedder.encode_passages(texts, progress=tick) if texts else np.zeros((0, 1))
-        added, changed = [], []
+        known = writer.file_hashes()
+        written = []
         offset = 0
-        for rel, docs, chunks in pending:
+        for rel, docs, chunks in chunked:
             if rel in known:
                 writer.remove_file(rel)
-                changed.append(rel)
-            else:
-                added.append(rel)
-            writer.add_file(rel, current[rel], docs, chunks, vectors[offset : offset + len(chunks)])
+            lang = {d.doc_id: d.lang for d in docs}
+            terms = [terms_to_text(tokenize(c.text, lang[c.doc_id])) for c in chunks]
+            vecs = vectors[offset : offset + len(chunks)]
+            writer.add_file(rel, fingerprints[rel], docs, chunks, vecs, terms)
+            written.append(rel)
             offset += len(chunks)
-        return IngestReport(
-            documents=0, chunks=0, files_added=tuple(added), files_changed=tuple(changed),
-            files_removed=tuple(removed), files_unchanged=unchanged, chunks_embedded=len(texts),
-            skipped=tuple(skipped),
-        )  # fmt: skip
+        return written, len(texts)
 
     @staticmethod
     def _id_clash(

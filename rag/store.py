@@ -5,6 +5,7 @@ Layout of ``index/``::
     manifest.json    schema, model + dim, chunking, sha256 of every source file, counts, checksums
     vectors.faiss    faiss.IndexIDMap2(IndexFlatIP): ids are chunk row ids in chunks.sqlite
     chunks.sqlite    tables files, documents (with the cleaned text) and chunks (offsets + text)
+    lexical.npz      BM25 weights (CSC arrays) + lexical_vocab.json; rebuilt from chunk terms
     README.md        what this folder is
 
 Writes never touch the live folder: an :class:`IndexWriter` works on a copy in a sibling temporary
@@ -35,6 +36,7 @@ import numpy as np
 from filelock import FileLock
 
 from rag import __version__
+from rag.lexical import LEXICAL_NPZ, LEXICAL_VOCAB, LexicalIndex
 from rag.types import Chunk, Document
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,7 @@ SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 VECTORS = "vectors.faiss"
 TABLE = "chunks.sqlite"
+DATA_FILES = (VECTORS, TABLE, LEXICAL_NPZ, LEXICAL_VOCAB)
 README_TEXT = """# index/
 
 Built by `rag ingest` from `corpus/`; not committed (only this README is). Delete the folder, or run
@@ -52,7 +55,9 @@ Built by `rag ingest` from `corpus/`; not committed (only this README is). Delet
   every source file, counts, build time, govrag version and checksums of the two files below.
 - `vectors.faiss`: the FAISS vector index; vector ids are the row ids of the chunk table.
 - `chunks.sqlite`: tables `files`, `documents` (metadata and cleaned text) and `chunks`
-  (`chunk_id`, `doc_id`, `start`, `end`, `text`, with `documents.text[start:end] == chunks.text`).
+  (`chunk_id`, `doc_id`, `start`, `end`, `text`, with `documents.text[start:end] == chunks.text`,
+  and the chunk's BM25 `terms`).
+- `lexical.npz` + `lexical_vocab.json`: the BM25 matrix (plain arrays) and its vocabulary.
 
 No pickle is used: a downloaded index cannot run code.
 """
@@ -64,7 +69,8 @@ CREATE TABLE documents (
     date TEXT, country TEXT, text TEXT NOT NULL);
 CREATE TABLE chunks (
     row INTEGER PRIMARY KEY AUTOINCREMENT, chunk_id TEXT UNIQUE NOT NULL, doc_id TEXT NOT NULL,
-    ordinal INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, text TEXT NOT NULL);
+    ordinal INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, text TEXT NOT NULL,
+    terms TEXT NOT NULL DEFAULT '');
 CREATE INDEX chunks_doc ON chunks(doc_id);
 CREATE INDEX documents_path ON documents(path);
 """
@@ -165,10 +171,25 @@ class IndexReader:
             raise IndexError_(
                 f"{index_dir / VECTORS} is unreadable: run `rag ingest --rebuild`"
             ) from exc
+        try:
+            self.lexical = LexicalIndex.load(index_dir)
+        except (OSError, ValueError, KeyError) as exc:
+            raise IndexError_(
+                f"lexical index in {index_dir} is unreadable ({exc}): run `rag ingest --rebuild`"
+            ) from exc
         uri = (index_dir / TABLE).resolve().as_uri() + "?mode=ro"
         self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
         self._lock = threading.Lock()
-        n_rows = self._query("SELECT COUNT(*) FROM chunks")[0][0]
+        # Row id → document language, for language-aware fusion (one small array per index).
+        pairs = self._query(
+            "SELECT c.row, d.lang FROM chunks c JOIN documents d ON d.doc_id = c.doc_id "
+            "ORDER BY c.row"
+        )
+        self.langs = sorted({lang for _, lang in pairs})
+        self.row_ids = np.fromiter((r for r, _ in pairs), dtype=np.int64, count=len(pairs))
+        code = {lang: i for i, lang in enumerate(self.langs)}
+        self.row_lang = np.fromiter((code[x] for _, x in pairs), dtype=np.int16, count=len(pairs))
+        n_rows = len(pairs)
         if n_rows != self.vectors.ntotal:
             raise IndexError_(
                 f"index {index_dir} is inconsistent ({n_rows} chunks, {self.vectors.ntotal} "
@@ -188,6 +209,14 @@ class IndexReader:
         k = max(1, min(k, self.size))
         scores, ids = self.vectors.search(np.ascontiguousarray(queries, dtype=np.float32), k)
         return scores, ids
+
+    def lang_of(self, rows: np.ndarray) -> list[str]:
+        """Document language of each chunk row id."""
+        pos = np.searchsorted(self.row_ids, rows)
+        return [self.langs[int(c)] for c in self.row_lang[pos]]
+
+    def vectors_of(self, rows: Sequence[int]) -> np.ndarray:
+        return np.stack([self.vectors.reconstruct(int(r)) for r in rows]) if rows else np.zeros(0)
 
     def chunks(self, rows: Iterable[int]) -> dict[int, Chunk]:
         rows = [int(r) for r in rows if r >= 0]
@@ -289,10 +318,12 @@ class IndexWriter:
 
     def add_file(
         self, rel: str, sha256: str, docs: Sequence[Document], chunks: Sequence[Chunk],
-        vectors: np.ndarray,
+        vectors: np.ndarray, terms: Sequence[str],
     ) -> None:  # fmt: skip
-        if len(chunks) != len(vectors):
-            raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors for {rel}")
+        if not len(chunks) == len(vectors) == len(terms):
+            raise ValueError(
+                f"{len(chunks)} chunks, {len(vectors)} vectors, {len(terms)} term lists for {rel}"
+            )
         self.db.execute("INSERT INTO files(path, sha256) VALUES (?, ?)", (rel, sha256))
         self.db.executemany(
             "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?)",
@@ -300,11 +331,11 @@ class IndexWriter:
              for d in docs],
         )  # fmt: skip
         rows = []
-        for c in chunks:
+        for c, t in zip(chunks, terms, strict=True):
             cur = self.db.execute(
-                "INSERT INTO chunks(chunk_id, doc_id, ordinal, start, end, text) "
-                "VALUES (?,?,?,?,?,?)",
-                (c.chunk_id, c.doc_id, c.ordinal, c.start, c.end, c.text),
+                "INSERT INTO chunks(chunk_id, doc_id, ordinal, start, end, text, terms) "
+                "VALUES (?,?,?,?,?,?,?)",
+                (c.chunk_id, c.doc_id, c.ordinal, c.start, c.end, c.text, t),
             )
             assert cur.lastrowid is not None
             rows.append(cur.lastrowid)
@@ -321,7 +352,9 @@ class IndexWriter:
             for name in ("files", "documents", "chunks")
         }
         files = self.file_hashes()
+        lexical = LexicalIndex.build(self.db.execute("SELECT row, terms FROM chunks ORDER BY row"))
         self.db.close()
+        lexical.save(self.tmp)
         faiss.write_index(self.vectors, str(self.tmp / VECTORS))
         (self.tmp / "README.md").write_text(README_TEXT, encoding="utf-8")
         manifest = {
@@ -333,13 +366,13 @@ class IndexWriter:
             "files": files,
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             **extra,
-            "checksums": {name: _sha256(self.tmp / name) for name in (VECTORS, TABLE)},
+            "checksums": {name: _sha256(self.tmp / name) for name in DATA_FILES},
         }
         tmp_manifest = self.tmp / (MANIFEST + ".part")
         tmp_manifest.write_text(
             json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8"
         )
-        for name in (VECTORS, TABLE, tmp_manifest.name):
+        for name in (*DATA_FILES, tmp_manifest.name):
             fd = os.open(self.tmp / name, os.O_RDONLY)
             os.fsync(fd)
             os.close(fd)

@@ -1,0 +1,106 @@
+"""What users run: the real default model over the shipped corpus (ingested once per session)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+from click.testing import CliRunner
+
+from rag.cli import main
+from rag.pipeline import Assistant
+from rag.retrieve import Filters
+from tests.test_clean import BOILERPLATE
+
+pytestmark = pytest.mark.model
+
+HIT_KEYS = {"rank", "score", "doc_id", "chunk_id", "title", "lang", "source", "date", "text", "start", "end"}
+
+
+def _rows(assistant: Assistant) -> list[tuple[str, str, int, int, str, str]]:
+    db = sqlite3.connect(assistant.settings.index_dir / "chunks.sqlite")
+    return db.execute(
+        "SELECT c.chunk_id, c.doc_id, c.start, c.end, c.text, d.text FROM chunks c "
+        "JOIN documents d ON d.doc_id = c.doc_id"
+    ).fetchall()
+
+
+def test_shipped_corpus_is_fully_indexed(real_assistant: Assistant) -> None:
+    docs = real_assistant.retriever.index.all_documents()
+    ids = {d.doc_id for d, _ in docs}
+    assert {"000_d6080d44269c3cef", "001_f22444b573f99c26", "002_05be2de35abf45d3",
+            "003_558473f26e01e703", "004_2b0df22166c00e27"} <= ids  # fmt: skip
+    assert {"eu_ai_act/article_005", "eu_ai_act/annex_03", "eu_ai_act/recital_001"} <= ids
+    assert sum(1 for i in ids if i.startswith("eu_ai_act/")) == 113 + 13 + 180
+    assert sum(1 for i in ids if i.startswith("china/")) == 3
+    langs = {d.doc_id: d.lang for d, _ in docs}
+    assert langs["001_f22444b573f99c26"] == "sv" and langs["china/shenzhen_ai_industry_promotion_regulation_2022"] == "zh"
+    assert all(n > 0 for _, n in docs)
+
+
+def test_offsets_hold_for_every_chunk_of_the_shipped_corpus(real_assistant: Assistant) -> None:
+    rows = _rows(real_assistant)
+    assert len(rows) > 500
+    bad = [cid for cid, _, s, e, text, doc_text in rows if doc_text[s:e] != text]
+    assert bad == []
+
+
+def test_chunks_fit_the_model(real_assistant: Assistant) -> None:
+    texts = [r[4] for r in _rows(real_assistant)]
+    sizes = real_assistant.embedder.count_tokens(texts)
+    assert max(sizes) <= real_assistant.settings.chunk_tokens
+    assert sorted(sizes)[len(sizes) // 2] > real_assistant.settings.chunk_tokens // 3  # not slivers
+
+
+def test_no_boilerplate_in_any_chunk(real_assistant: Assistant) -> None:
+    texts = [r[4] for r in _rows(real_assistant)]
+    found = [(phrase, t[:60]) for t in texts for phrase in BOILERPLATE if phrase in t]
+    assert found == []
+
+
+def test_english_question_finds_swedish_paragraph(real_assistant: Assistant) -> None:
+    result = real_assistant.search("What did the Chinese embassy in the UK say?", k=3)
+    assert result.query_lang == "en"
+    swedish = [h for h in result.hits if h.doc_id == "001_f22444b573f99c26"]
+    assert swedish and "kinesiska ambassaden i Storbritannien" in swedish[0].text
+
+
+def test_dutch_question_finds_chinese_regulation(real_assistant: Assistant) -> None:
+    result = real_assistant.search(
+        "Wanneer treedt de Shenzhen-verordening over de AI-industrie in werking?", k=5,
+        filters=Filters(langs=("zh",)),
+    )  # fmt: skip
+    assert result.query_lang == "nl"
+    assert all(h.lang == "zh" for h in result.hits)
+    assert any("2022年11月1日" in h.text for h in result.hits)
+
+
+def test_cli_search_json_contract(real_assistant: Assistant) -> None:
+    s = real_assistant.settings
+    env = {"RAG_CORPUS_DIR": str(s.corpus_dir), "RAG_INDEX_DIR": str(s.index_dir)}
+    out = CliRunner().invoke(main, ["search", "licensing of generative AI models", "-k", "4", "--json"], env=env)
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)
+    assert set(data) == {"query", "query_lang", "hits"} and data["query_lang"] == "en"
+    assert len(data["hits"]) == 4 and [h["rank"] for h in data["hits"]] == [1, 2, 3, 4]
+    for h in data["hits"]:
+        assert HIT_KEYS <= set(h)
+    assert any(h["doc_id"] in ("002_05be2de35abf45d3", "003_558473f26e01e703") for h in data["hits"][:2])
+
+
+def test_cli_search_readable_and_filtered(real_assistant: Assistant) -> None:
+    s = real_assistant.settings
+    env = {"RAG_CORPUS_DIR": str(s.corpus_dir), "RAG_INDEX_DIR": str(s.index_dir)}
+    out = CliRunner().invoke(main, ["search", "G7 Hiroshima", "--lang", "nl", "-k", "2"], env=env)
+    assert out.exit_code == 0, out.output
+    assert "[1]" in out.output and "000_d6080d44269c3cef#" in out.output and "(nl" in out.output
+
+
+def test_cli_reingest_of_unchanged_corpus_embeds_nothing(real_assistant: Assistant) -> None:
+    s = real_assistant.settings
+    env = {"RAG_CORPUS_DIR": str(s.corpus_dir), "RAG_INDEX_DIR": str(s.index_dir)}
+    out = CliRunner().invoke(main, ["ingest", "--json"], env=env)
+    assert out.exit_code == 0, out.output
+    report = json.loads(out.stdout)
+    assert report["chunks_embedded"] == 0 and report["files_unchanged"] == 11
