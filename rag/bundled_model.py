@@ -325,28 +325,28 @@ def _raw(bundle: _Bundle, name: str, dtype: int, shape: tuple[int, ...]) -> np.n
     return np.frombuffer(bundle.data, dtype=np.uint8, count=t.nbytes, offset=t.offset)
 
 
-def _dequantize_q4(raw: np.ndarray, rows: int, cols: int, out: np.ndarray) -> None:
-    """Q4_0 → ``out[rows, cols]``: per 32-weight block an fp16 scale ``d`` and 16 bytes; byte
+def _dequantize_q4(raw: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """Q4_0 → float32 ``[rows, cols]``: per 32-weight block an fp16 scale ``d`` and 16 bytes; byte
     ``j`` holds weight ``j`` (low nibble) and ``j + 16`` (high nibble); weight = ``(q - 8) * d``."""
     blocks = raw.reshape(rows * (cols // _QK), _Q4_BLOCK_BYTES)
     scale = blocks[:, :2].copy().view("<f2").astype(np.float32)  # (n_blocks, 1)
     nibbles = blocks[:, 2:]
     q = np.empty((blocks.shape[0], _QK), dtype=np.int8)
-    np.bitwise_and(nibbles, 0x0F, out=q[:, : _QK // 2], casting="unsafe")
-    np.right_shift(nibbles, 4, out=q[:, _QK // 2 :], casting="unsafe")
+    q[:, : _QK // 2] = nibbles & 0x0F
+    q[:, _QK // 2 :] = nibbles >> 4
     q -= 8
-    np.multiply(q, scale, out=out.reshape(-1, _QK), casting="unsafe")
+    return (q * scale).reshape(rows, cols)
 
 
 def _q4(bundle: _Bundle, name: str, rows: int, cols: int) -> np.ndarray:
     raw = _raw(bundle, name, _DT_Q4, (rows, cols))
     out = np.empty((rows, cols), dtype=_STORE_DTYPE)
-    block_bytes = cols // _QK * _Q4_BLOCK_BYTES
+    row_bytes = cols // _QK * _Q4_BLOCK_BYTES
     for start in range(0, rows, _ROWS_PER_CHUNK):
         stop = min(rows, start + _ROWS_PER_CHUNK)
-        chunk = np.empty((stop - start, cols), dtype=np.float32)
-        _dequantize_q4(raw[start * block_bytes : stop * block_bytes], stop - start, cols, chunk)
-        out[start:stop] = chunk
+        out[start:stop] = _dequantize_q4(
+            raw[start * row_bytes : stop * row_bytes], stop - start, cols
+        )
     return out
 
 
@@ -556,6 +556,7 @@ def _write_folder(
     log.debug("dequantized %d tensors in %.2f s", len(tensors), time.perf_counter() - t0)
     say("writing model.safetensors")
     save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    os.chmod(folder / "model.safetensors", 0o644)  # safetensors creates it 0600
     del tensors
 
     _json(

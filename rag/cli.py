@@ -184,3 +184,67 @@ def search(query: str, k: int | None, as_json: bool, corpus_dir: Path | None,
         click.echo(click.style(f"[{h.rank}] {h.title}", bold=True) + f"  ({meta})  {h.score:.3f}")
         click.echo(f"    {h.chunk_id}  chars {h.start}-{h.end}")
         click.echo(textwrap.indent(textwrap.fill(h.text, 96), "    ") + "\n")
+
+
+@main.command(name="eval")
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="BEIR-style folder: corpus.<lang>.jsonl, queries.<lang>.jsonl, qrels.tsv.",
+)
+@click.option("--queries-lang", help="Language of the queries file to use (with --data).")
+@click.option(
+    "--corpus-lang",
+    "corpus_langs",
+    multiple=True,
+    help="Corpus language(s) to index (with --data); several make a pooled index.",
+)
+@click.option(
+    "--devset",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="A govrag dev set (JSONL, see tests/data/README.md) scored against --index.",
+)
+@click.option("-k", "k", type=click.IntRange(1, 100), default=10, show_default=True)
+@click.option(
+    "--retrieval",
+    type=click.Choice(["hybrid", "dense"]),
+    default=None,
+    help="Retrieval mode to evaluate [env RAG_RETRIEVAL; default hybrid]",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@_common
+def eval_(data_dir: Path | None, queries_lang: str | None, corpus_langs: tuple[str, ...],
+          devset: Path | None, k: int, retrieval: str | None, as_json: bool,
+          corpus_dir: Path | None, index_dir: Path | None, model: str | None) -> None:  # fmt: skip
+    """Measure retrieval: R@1/5/10, MRR@10, nDCG@10 on a BEIR folder or a dev set.
+
+    \b
+    rag eval --data ../shared/data/xquad-dev --queries-lang sv --corpus-lang en
+    rag eval --devset tests/data/devset.jsonl
+    """
+    from rag.evaluate import evaluate_beir, evaluate_devset, load_devset
+    from rag.pipeline import Assistant
+
+    if (data_dir is None) == (devset is None):
+        raise click.UsageError("give either --data (with --queries-lang/--corpus-lang) or --devset")
+    settings = Settings.from_env(
+        corpus_dir=corpus_dir, index_dir=index_dir, model=model, retrieval=retrieval
+    )
+    assistant = Assistant(settings)
+    if data_dir is not None:
+        if not queries_lang or not corpus_langs:
+            raise click.UsageError("--data needs --queries-lang and at least one --corpus-lang")
+        metrics = evaluate_beir(assistant, data_dir, queries_lang, corpus_langs, k)
+        label = f"{queries_lang}→{'+'.join(corpus_langs)}"
+    else:
+        assert devset is not None
+        metrics = evaluate_devset(assistant.retriever, load_devset(devset), k)
+        label = f"dev set {devset.name}"
+    if as_json:
+        click.echo(json.dumps(metrics.to_json()))
+        return
+    click.echo(f"{label} ({settings.retrieval}, n={metrics.n})")
+    for key, value in metrics.to_json().items():
+        if key != "n":
+            click.echo(f"  {key:10} {value:.3f}")

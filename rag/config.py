@@ -37,6 +37,7 @@ class Settings:
     chunk_overlap_tokens: int = 40
     batch_size: int = 32
     top_k: int = 5
+    retrieval: str = "hybrid"  # "hybrid" (dense + BM25) or "dense"
     max_file_mb: float = 100.0
 
     def __post_init__(self) -> None:
@@ -49,6 +50,8 @@ class Settings:
             )
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be > 0, got {self.batch_size}")
+        if self.retrieval not in ("hybrid", "dense"):
+            raise ValueError(f"retrieval must be 'hybrid' or 'dense', got {self.retrieval!r}")
         if self.top_k < 1:
             raise ValueError(f"top_k must be > 0, got {self.top_k}")
         if self.max_file_mb <= 0:
@@ -66,6 +69,7 @@ class Settings:
             "RAG_CHUNK_OVERLAP_TOKENS": ("chunk_overlap_tokens", int),
             "RAG_BATCH_SIZE": ("batch_size", int),
             "RAG_TOP_K": ("top_k", int),
+            "RAG_RETRIEVAL": ("retrieval", str),
             "RAG_MAX_FILE_MB": ("max_file_mb", float),
         }
         for var, (name, conv) in mapping.items():

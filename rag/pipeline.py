@@ -21,7 +21,7 @@ from rag.config import Settings
 from rag.corpus import LoadError, find_files, iter_documents, read_catalog
 from rag.embeddings import Embedder, make_embedder
 from rag.lexical import terms_to_text, tokenize
-from rag.retrieve import Filters, Retriever
+from rag.retrieve import Filters, Fusion, Retriever
 from rag.types import Chunk, Document, IngestReport, SearchResult, SkippedFile
 
 log = logging.getLogger(__name__)
@@ -36,8 +36,14 @@ def _noop(stage: str, done: int, total: int) -> None:
 class Assistant:
     """Ingest a corpus folder into an index folder and search it."""
 
-    def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        embedder: Embedder | None = None,
+        fusion: Fusion | None = None,
+    ) -> None:
         self.settings = settings or Settings.from_env()
+        self.fusion = fusion or Fusion(mode=self.settings.retrieval)
         self.embedder: Embedder = embedder or make_embedder(
             self.settings.model,
             cache_dir=self.settings.cache_dir,
@@ -59,7 +65,7 @@ class Assistant:
                 reader = store.IndexReader(
                     self.settings.index_dir, model=self.embedder.name, dim=None
                 )
-                self._retriever = Retriever(reader, self.embedder)
+                self._retriever = Retriever(reader, self.embedder, self.fusion)
             return self._retriever
 
     def _chunking(self) -> dict[str, int]:

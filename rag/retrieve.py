@@ -180,10 +180,10 @@ class Retriever:
     def _cap_per_doc(self, scored: list[tuple[int, float]], k: int) -> list[tuple[int, float]]:
         if self.fusion.per_doc >= k:
             return scored[:k]
-        chunks = self.index.chunks(r for r, _ in scored[: k * 4])
+        chunks = self.index.chunks(r for r, _ in scored)
         out: list[tuple[int, float]] = []
         seen: dict[str, int] = {}
-        for row, score in scored[: k * 4]:
+        for row, score in scored:
             doc = chunks[row].doc_id if row in chunks else ""
             if seen.get(doc, 0) < self.fusion.per_doc:
                 seen[doc] = seen.get(doc, 0) + 1

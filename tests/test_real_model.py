@@ -15,7 +15,19 @@ from tests.test_clean import BOILERPLATE
 
 pytestmark = pytest.mark.model
 
-HIT_KEYS = {"rank", "score", "doc_id", "chunk_id", "title", "lang", "source", "date", "text", "start", "end"}
+HIT_KEYS = {
+    "rank",
+    "score",
+    "doc_id",
+    "chunk_id",
+    "title",
+    "lang",
+    "source",
+    "date",
+    "text",
+    "start",
+    "end",
+}
 
 
 def _rows(assistant: Assistant) -> list[tuple[str, str, int, int, str, str]]:
@@ -35,7 +47,10 @@ def test_shipped_corpus_is_fully_indexed(real_assistant: Assistant) -> None:
     assert sum(1 for i in ids if i.startswith("eu_ai_act/")) == 113 + 13 + 180
     assert sum(1 for i in ids if i.startswith("china/")) == 3
     langs = {d.doc_id: d.lang for d, _ in docs}
-    assert langs["001_f22444b573f99c26"] == "sv" and langs["china/shenzhen_ai_industry_promotion_regulation_2022"] == "zh"
+    assert (
+        langs["001_f22444b573f99c26"] == "sv"
+        and langs["china/shenzhen_ai_industry_promotion_regulation_2022"] == "zh"
+    )
     assert all(n > 0 for _, n in docs)
 
 
@@ -79,14 +94,18 @@ def test_dutch_question_finds_chinese_regulation(real_assistant: Assistant) -> N
 def test_cli_search_json_contract(real_assistant: Assistant) -> None:
     s = real_assistant.settings
     env = {"RAG_CORPUS_DIR": str(s.corpus_dir), "RAG_INDEX_DIR": str(s.index_dir)}
-    out = CliRunner().invoke(main, ["search", "licensing of generative AI models", "-k", "4", "--json"], env=env)
+    out = CliRunner().invoke(
+        main, ["search", "licensing of generative AI models", "-k", "4", "--json"], env=env
+    )
     assert out.exit_code == 0, out.output
     data = json.loads(out.stdout)
     assert set(data) == {"query", "query_lang", "hits"} and data["query_lang"] == "en"
     assert len(data["hits"]) == 4 and [h["rank"] for h in data["hits"]] == [1, 2, 3, 4]
     for h in data["hits"]:
         assert HIT_KEYS <= set(h)
-    assert any(h["doc_id"] in ("002_05be2de35abf45d3", "003_558473f26e01e703") for h in data["hits"][:2])
+    assert any(
+        h["doc_id"] in ("002_05be2de35abf45d3", "003_558473f26e01e703") for h in data["hits"][:2]
+    )
 
 
 def test_cli_search_readable_and_filtered(real_assistant: Assistant) -> None:

@@ -1,0 +1,203 @@
+"""Retrieval metrics over BEIR-style folders and over the shipped corpus's dev set.
+
+``recall@k`` here is success@k: the share of questions with at least one relevant passage in the
+top k (the usual reading when each question has one gold passage). ``ndcg@10`` uses binary
+relevance over every relevant document (all translations of the gold paragraph in a pooled run).
+Not done here: answer quality (see the answer tests).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from rag import store
+from rag.pipeline import Assistant
+from rag.retrieve import Filters, Retriever
+from rag.types import Document
+
+
+@dataclass(frozen=True)
+class Metrics:
+    recall_at_1: float
+    recall_at_5: float
+    recall_at_10: float
+    mrr_at_10: float
+    ndcg_at_10: float
+    n: int
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        return {
+            "recall@1": d["recall_at_1"], "recall@5": d["recall_at_5"],
+            "recall@10": d["recall_at_10"], "mrr@10": d["mrr_at_10"],
+            "ndcg@10": d["ndcg_at_10"], "n": d["n"],
+        }  # fmt: skip
+
+
+def compute_metrics(rankings: Sequence[Sequence[bool]], n_relevant: Sequence[int]) -> Metrics:
+    """From per-question relevance flags of the ranked list (best first).
+
+    Example: ``compute_metrics([[False, True]], [1])`` → recall@1 0, recall@5 1, mrr@10 0.5.
+    """
+    if len(rankings) != len(n_relevant):
+        raise ValueError(f"{len(rankings)} rankings but {len(n_relevant)} relevance counts")
+    n = len(rankings)
+    if n == 0:
+        return Metrics(0.0, 0.0, 0.0, 0.0, 0.0, 0)
+    r1 = r5 = r10 = mrr = ndcg = 0.0
+    for flags, n_rel in zip(rankings, n_relevant, strict=True):
+        top = list(flags[:10])
+        r1 += any(top[:1])
+        r5 += any(top[:5])
+        r10 += any(top[:10])
+        first = next((i for i, f in enumerate(top) if f), None)
+        mrr += 0.0 if first is None else 1.0 / (first + 1)
+        dcg = sum(1.0 / math.log2(i + 2) for i, f in enumerate(top) if f)
+        ideal = sum(1.0 / math.log2(i + 2) for i in range(min(n_rel, 10)))
+        ndcg += dcg / ideal if ideal else 0.0
+    r1, r5, r10, mrr, ndcg = (round(x / n, 4) for x in (r1, r5, r10, mrr, ndcg))
+    return Metrics(r1, r5, r10, mrr, ndcg, n)
+
+
+# --- BEIR-style folders ------------------------------------------------------------------------
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found (expected a BEIR-style folder)")
+    out = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from exc
+    return out
+
+
+def load_beir(
+    data_dir: Path, queries_lang: str, corpus_langs: Sequence[str]
+) -> tuple[list[tuple[str, list[Document]]], list[tuple[str, str]], dict[str, set[str]]]:
+    """(document groups per corpus file, (query id, text) pairs, qrels query id → corpus ids)."""
+    groups = []
+    for lang in corpus_langs:
+        rows = _read_jsonl(data_dir / f"corpus.{lang}.jsonl")
+        docs = [
+            Document(
+                doc_id=f"{lang}/{r['_id']}",
+                text=r["text"],
+                title=r.get("title", ""),
+                lang=r.get("lang", lang),
+                path=f"corpus.{lang}.jsonl",
+            )
+            for r in rows
+        ]
+        groups.append((f"corpus.{lang}.jsonl", docs))
+    queries = [
+        (q["_id"], q["text"]) for q in _read_jsonl(data_dir / f"queries.{queries_lang}.jsonl")
+    ]
+    qrels: dict[str, set[str]] = {}
+    qrels_path = data_dir / "qrels.tsv"
+    if not qrels_path.exists():
+        raise FileNotFoundError(f"{qrels_path} not found (expected a BEIR-style folder)")
+    for line in qrels_path.read_text(encoding="utf-8").splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 2 and parts[0] != "query-id" and (len(parts) < 3 or parts[2] != "0"):
+            qrels.setdefault(parts[0], set()).add(parts[1])
+    return groups, queries, qrels
+
+
+def rank_documents(
+    retriever: Retriever, queries: Sequence[str], k: int, filters: Filters | None = None
+) -> list[list[str]]:
+    """Top-k distinct document ids per query (queries encoded in one batch)."""
+    from rag.lang import detect_language
+
+    vecs = retriever.embedder.encode_queries(list(queries))
+    out = []
+    for text, vec in zip(queries, vecs, strict=True):
+        ranked = retriever.rank(text, vec, detect_language(text), k * 3, filters or Filters())
+        chunks = retriever.index.chunks(r for r, _ in ranked)
+        docs = list(dict.fromkeys(chunks[r].doc_id for r, _ in ranked if r in chunks))
+        out.append(docs[:k])
+    return out
+
+
+def evaluate_beir(
+    assistant: Assistant,
+    data_dir: Path,
+    queries_lang: str,
+    corpus_langs: Sequence[str],
+    k: int = 10,
+) -> Metrics:
+    """Index the named corpora in a temporary folder with the ingest pipeline and score queries."""
+    groups, queries, qrels = load_beir(data_dir, queries_lang, corpus_langs)
+    queries = [(qid, text) for qid, text in queries if qid in qrels]
+    with tempfile.TemporaryDirectory(prefix="rag-eval-") as tmp:
+        index_dir = Path(tmp) / "index"
+        writer = store.IndexWriter(
+            index_dir, model=assistant.embedder.name, dim=assistant.embedder.dim, rebuild=True
+        )
+        fingerprints = {rel: rel for rel, _ in groups}
+        assistant.write_documents(writer, groups, fingerprints)
+        writer.commit({"chunking": {"eval": True}})
+        reader = store.IndexReader(index_dir, model=assistant.embedder.name)
+        retriever = Retriever(reader, assistant.embedder, assistant.fusion)
+        ranked = rank_documents(retriever, [t for _, t in queries], k)
+        reader.close()
+    rankings = [
+        [doc.split("/", 1)[1] in qrels[qid] for doc in docs]
+        for (qid, _), docs in zip(queries, ranked, strict=True)
+    ]
+    # A relevant document per corpus language: every translation of the gold paragraph counts.
+    n_rel = [len(qrels[qid]) * len(corpus_langs) for qid, _ in queries]
+    return compute_metrics(rankings, n_rel)
+
+
+# --- the shipped corpus's dev set ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DevQuestion:
+    id: str
+    question: str
+    lang: str
+    answerable: bool
+    gold: tuple[tuple[str, str], ...]  # (doc_id, phrase that the answering chunk contains)
+
+
+def load_devset(path: Path) -> list[DevQuestion]:
+    return [
+        DevQuestion(
+            id=r["id"],
+            question=r["question"],
+            lang=r["lang"],
+            answerable=bool(r["answerable"]),
+            gold=tuple((g["doc_id"], g["phrase"]) for g in r.get("gold", [])),
+        )
+        for r in _read_jsonl(path)
+    ]
+
+
+def chunk_is_gold(q: DevQuestion, doc_id: str, text: str) -> bool:
+    return any(doc_id == d and phrase in text for d, phrase in q.gold)
+
+
+def evaluate_devset(retriever: Retriever, questions: Sequence[DevQuestion], k: int = 10) -> Metrics:
+    """Answerable questions only: a hit is relevant if in a gold document and holding its phrase."""
+    from rag.lang import detect_language
+
+    qs = [q for q in questions if q.answerable]
+    vecs = retriever.embedder.encode_queries([q.question for q in qs])
+    rankings = []
+    for q, vec in zip(qs, vecs, strict=True):
+        ranked = retriever.rank(q.question, vec, detect_language(q.question), k, Filters())
+        chunks = retriever.index.chunks(r for r, _ in ranked)
+        rankings.append([chunk_is_gold(q, chunks[r].doc_id, chunks[r].text) for r, _ in ranked])
+    return compute_metrics(rankings, [1] * len(qs))
