@@ -17,8 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.chunking import sentence_spans
-from rag.embeddings import Embedder
 from rag.lang import detect_language
 from rag.lexical import tokenize
 from rag.retrieve import Filters, Retriever
@@ -88,6 +86,7 @@ class AnswerConfig:
 
 @dataclass(frozen=True)
 class Evidence:
+    sentence_row: int
     hit: Hit
     start: int  # offsets in the document's cleaned text
     end: int
@@ -115,82 +114,64 @@ def resolve_follow_up(question: str, history: Sequence[tuple[str, str]]) -> str:
     return question
 
 
-class SentenceCache:
-    """LRU cache of sentence vectors: popular passages are embedded once."""
-
-    def __init__(self, size: int = 20000) -> None:
-        self.size = size
-        self._data: OrderedDict[str, np.ndarray] = OrderedDict()
-
-    def encode(self, embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
-        todo = list(dict.fromkeys(t for t in texts if t not in self._data))
-        if todo:
-            for t, v in zip(todo, embedder.encode_passages(todo), strict=True):
-                self._data[t] = v
-        out = np.stack([self._data[t] for t in texts]) if texts else np.zeros((0, embedder.dim))
-        for t in texts:
-            self._data.move_to_end(t)
-        while len(self._data) > self.size:
-            self._data.popitem(last=False)
-        return out
-
-
 class ExtractiveAnswerer:
     """Question → evidence sentences from the top passages → cited Answer (or abstention)."""
 
     def __init__(self, retriever: Retriever, config: AnswerConfig | None = None) -> None:
         self.retriever = retriever
         self.config = config or AnswerConfig()
-        self.cache = SentenceCache()
 
-    def evidence(self, question: str, query_vec: np.ndarray, hits: Sequence[Hit]) -> list[Evidence]:
-        """Candidate sentences from ``hits``, scored and sorted best first."""
+    def evidence(
+        self, question: str, query_vec: np.ndarray, ranked: list[tuple[int, float]], hits: list[Hit]
+    ) -> list[Evidence]:
+        """Sentences of the top passages (vectors from the index), scored and sorted best first.
+
+        ``query_vec`` is the centered query vector; ``ranked`` and ``hits`` are aligned.
+        """
         cfg = self.config
-        cands: dict[tuple[str, int, int], tuple[Hit, int, int, str]] = {}
-        for hit in hits[: cfg.passages]:
-            for s, e in sentence_spans(hit.text):
-                quote = hit.text[s:e]
-                if len(quote) >= cfg.min_chars:
-                    key = (hit.doc_id, hit.start + s, hit.start + e)
-                    cands.setdefault(key, (hit, hit.start + s, hit.start + e, quote))
-        if not cands:
-            return []
-        items = list(cands.values())
-        vecs = self.cache.encode(self.retriever.embedder, [q for _, _, _, q in items])
-        sims = vecs @ query_vec
-        names = {t for t in tokenize(question, detect_language(question)) if t.startswith("#")}
-        best_passage = max(h.score for h in hits[: cfg.passages])
+        rows = [r for r, _ in ranked[: cfg.passages]]
+        by_row = dict(zip(rows, hits, strict=False))
+        sentences = self.retriever.sentence_scores(query_vec, rows)
+        qlang = detect_language(question)
+        names = {t for t in tokenize(question, qlang) if t.startswith("#")}
+        best_passage = max((h.score for h in hits[: cfg.passages]), default=0.0)
+        seen: set[tuple[str, int, int]] = set()
         out = []
-        for (hit, s, e, quote), sim in zip(items, sims, strict=True):
-            cover = 0.0
-            if names:
-                have = {t for t in tokenize(quote, hit.lang) if t.startswith("#")}
-                cover = len(names & have) / len(names)
-            score = (
-                float(sim)
-                + cfg.name_weight * cover
-                + cfg.passage_weight * (hit.score - best_passage)
-            )
-            out.append(Evidence(hit, s, e, quote, score))
+        for row in rows:
+            hit = by_row[row]
+            doc_text_offset = hit.start
+            for sent_row, start, end, sim in sentences.get(row, []):
+                key = (hit.doc_id, start, end)
+                if key in seen or end - start < cfg.min_chars:
+                    continue
+                seen.add(key)
+                quote = hit.text[start - doc_text_offset : end - doc_text_offset]
+                cover = 0.0
+                if names:
+                    have = {t for t in tokenize(quote, hit.lang) if t.startswith("#")}
+                    cover = len(names & have) / len(names)
+                score = (
+                    sim + cfg.name_weight * cover + cfg.passage_weight * (hit.score - best_passage)
+                )
+                out.append(Evidence(sent_row, hit, start, end, quote, score))
         out.sort(key=lambda ev: -ev.score)
         return out
 
     def select(self, evidence: list[Evidence]) -> list[Evidence]:
+        """The best sentences within ``margin`` of the best, without near-duplicates."""
         cfg = self.config
         if not evidence:
             return []
         best = evidence[0].score
-        chosen: list[Evidence] = []
-        chosen_vecs: list[np.ndarray] = []
-        for ev in evidence:
-            if ev.score < best - cfg.margin or len(chosen) == cfg.max_quotes:
+        pool = [ev for ev in evidence if ev.score >= best - cfg.margin][: cfg.max_quotes * 3]
+        vecs = self.retriever.index.vectors_of([ev.sentence_row for ev in pool], sentences=True)
+        chosen: list[int] = []
+        for i in range(len(pool)):
+            if len(chosen) == cfg.max_quotes:
                 break
-            vec = self.cache.encode(self.retriever.embedder, [ev.quote])[0]
-            if any(float(vec @ v) > cfg.duplicate_cos for v in chosen_vecs):
-                continue
-            chosen.append(ev)
-            chosen_vecs.append(vec)
-        return chosen
+            if all(float(vecs[i] @ vecs[j]) <= cfg.duplicate_cos for j in chosen):
+                chosen.append(i)
+        return [pool[i] for i in chosen]
 
     def answer(
         self,
@@ -205,10 +186,12 @@ class ExtractiveAnswerer:
             raise ValueError("the question is empty")
         lang = detect_language(question)
         query = resolve_follow_up(question, history)
-        qvec = self.retriever.embedder.encode_queries([query])[0]
-        ranked = self.retriever.rank(query, qvec, detect_language(query), k, filters or Filters())
+        query_lang = detect_language(query)
+        raw = self.retriever.embedder.encode_queries([query])[0]
+        ranked = self.retriever.rank(query, raw, query_lang, k, filters or Filters())
         hits = self.retriever.hits(ranked)
-        evidence = self.evidence(query, qvec, hits)
+        qvec = self.retriever.query_vector(raw, query_lang)
+        evidence = self.evidence(query, qvec, ranked, hits)
         if not evidence or evidence[0].score < self.config.min_score:
             return Answer(
                 question=question, question_lang=lang, answer=abstain_message(lang),

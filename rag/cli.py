@@ -103,11 +103,11 @@ class _Bar:
             if self.tty:
                 from tqdm import tqdm
 
-                unit = "file" if stage == "reading" else "chunk"
+                unit = "file" if stage == "reading" else "text"
                 self.bar = tqdm(total=total, desc=f"{stage:9}", unit=unit, file=sys.stderr)
             else:
-                click.echo(f"{stage} {total} {'files' if stage == 'reading' else 'chunks'}…",
-                           err=True)  # fmt: skip
+                what = "files" if stage == "reading" else "chunks and sentences"
+                click.echo(f"{stage} {total} {what}…", err=True)
         if self.bar is not None:
             self.bar.total = total
             self.bar.n = done
@@ -147,7 +147,7 @@ def ingest(corpus_dir: Path | None, index_dir: Path | None, model: str | None, r
     click.echo(
         f"  files: {len(report.files_added)} added, {len(report.files_changed)} changed, "
         f"{len(report.files_removed)} removed, {report.files_unchanged} unchanged; "
-        f"{report.chunks_embedded} chunks embedded"
+        f"{report.chunks_embedded} chunks and {report.sentences_embedded} sentences embedded"
     )
     if report.skipped:
         click.echo(f"  skipped {len(report.skipped)} file(s):")
@@ -184,6 +184,60 @@ def search(query: str, k: int | None, as_json: bool, corpus_dir: Path | None,
         click.echo(click.style(f"[{h.rank}] {h.title}", bold=True) + f"  ({meta})  {h.score:.3f}")
         click.echo(f"    {h.chunk_id}  chars {h.start}-{h.end}")
         click.echo(textwrap.indent(textwrap.fill(h.text, 96), "    ") + "\n")
+
+
+def _read_history(path: Path | None) -> list[tuple[str, str]]:
+    """``[{"question": …, "answer": …}, …]`` or ``[[question, answer], …]``, oldest first."""
+    if path is None:
+        return []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise click.BadParameter(f"{path}: {exc}", param_hint="--history") from exc
+    turns: list[tuple[str, str]] = []
+    for i, turn in enumerate(data if isinstance(data, list) else [None]):
+        if isinstance(turn, dict) and isinstance(turn.get("question"), str):
+            turns.append((turn["question"], str(turn.get("answer", ""))))
+        elif isinstance(turn, list) and len(turn) == 2 and all(isinstance(x, str) for x in turn):
+            turns.append((turn[0], turn[1]))
+        else:
+            raise click.BadParameter(
+                f"{path}: turn {i} is not {{'question': …, 'answer': …}} or [question, answer]",
+                param_hint="--history",
+            )
+    return turns
+
+
+@main.command()
+@click.argument("question")
+@_filter_options
+@click.option("--history", "history_file", type=click.Path(path_type=Path, dir_okay=False),
+              help='Earlier turns as JSON: [{"question": …, "answer": …}, …]. A short follow-up '
+              "is resolved against the last question.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (see README).")
+@_common
+def ask(question: str, history_file: Path | None, as_json: bool, corpus_dir: Path | None,
+        index_dir: Path | None, model: str | None, **kw: Any) -> None:  # fmt: skip
+    """Answer QUESTION with verbatim, cited quotes from the corpus (or say it cannot)."""
+    from rag.pipeline import Assistant
+
+    assistant = Assistant(_settings(corpus_dir, index_dir, model))
+    answer = assistant.ask(question, history=_read_history(history_file), filters=_filters(kw))
+    if as_json:
+        click.echo(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
+        return
+    click.echo(answer.answer)
+    if answer.note:
+        click.echo(click.style(f"\n({answer.note})", dim=True))
+    if answer.citations:
+        click.echo("\nSources:")
+        for c in answer.citations:
+            meta = " · ".join(x for x in (c.lang, c.source, c.date) if x)
+            click.echo(f"  [{c.n}] {c.title} ({meta}) — {c.doc_id}, chars {c.start}-{c.end}")
+    if answer.closest:
+        click.echo("\nClosest passages:")
+        for h in answer.closest:
+            click.echo(f"  - {h.title} ({h.lang}) {h.chunk_id}: {textwrap.shorten(h.text, 160)}")
 
 
 @main.command(name="eval")
@@ -248,3 +302,7 @@ def eval_(data_dir: Path | None, queries_lang: str | None, corpus_langs: tuple[s
     for key, value in metrics.to_json().items():
         if key != "n":
             click.echo(f"  {key:10} {value:.3f}")
+
+
+if __name__ == "__main__":
+    main()

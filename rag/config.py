@@ -37,7 +37,8 @@ class Settings:
     chunk_overlap_tokens: int = 40
     batch_size: int = 32
     top_k: int = 5
-    retrieval: str = "hybrid"  # "hybrid" (dense + BM25) or "dense"
+    retrieval: str = "hybrid"  # "hybrid" (dense + sentences + BM25) or "dense"
+    centering: float = 0.8  # share of the language mean taken out of vectors; 0 = off
     max_file_mb: float = 100.0
 
     def __post_init__(self) -> None:
@@ -52,6 +53,8 @@ class Settings:
             raise ValueError(f"batch_size must be > 0, got {self.batch_size}")
         if self.retrieval not in ("hybrid", "dense"):
             raise ValueError(f"retrieval must be 'hybrid' or 'dense', got {self.retrieval!r}")
+        if not 0 <= self.centering <= 1:
+            raise ValueError(f"centering must be in 0..1, got {self.centering}")
         if self.top_k < 1:
             raise ValueError(f"top_k must be > 0, got {self.top_k}")
         if self.max_file_mb <= 0:
@@ -70,6 +73,7 @@ class Settings:
             "RAG_BATCH_SIZE": ("batch_size", int),
             "RAG_TOP_K": ("top_k", int),
             "RAG_RETRIEVAL": ("retrieval", str),
+            "RAG_CENTERING": ("centering", float),
             "RAG_MAX_FILE_MB": ("max_file_mb", float),
         }
         for var, (name, conv) in mapping.items():

@@ -146,9 +146,9 @@ def evaluate_beir(
         )
         fingerprints = {rel: rel for rel, _ in groups}
         assistant.write_documents(writer, groups, fingerprints)
-        writer.commit({"chunking": {"eval": True}})
+        writer.commit({"index_settings": assistant.index_settings()})
         reader = store.IndexReader(index_dir, model=assistant.embedder.name)
-        retriever = Retriever(reader, assistant.embedder, assistant.fusion)
+        retriever = Retriever(reader, assistant.embedder, assistant.fusion, assistant.centering)
         ranked = rank_documents(retriever, [t for _, t in queries], k)
         reader.close()
     rankings = [

@@ -11,13 +11,16 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from rag import store
 from rag.answer import ExtractiveAnswerer
-from rag.chunking import chunk_document
+from rag.centering import Centering, load_centering
+from rag.chunking import chunk_document, sentence_spans
 from rag.config import Settings
 from rag.corpus import LoadError, find_files, iter_documents, read_catalog
 from rag.embeddings import Embedder, make_embedder
@@ -28,6 +31,19 @@ from rag.types import Answer, Chunk, Document, IngestReport, SearchResult, Skipp
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
+MIN_SENTENCE_CHARS = 15
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    rel: str
+    docs: list[Document]
+    chunks: list[Chunk]
+    terms: list[str]
+    sentences: list[tuple[str, int, int]]
+    chunk_sentences: list[list[int]]
+    texts: list[str]  # chunk texts, then sentence texts: what gets embedded
+    text_langs: list[str]
 
 
 def _noop(stage: str, done: int, total: int) -> None:
@@ -53,6 +69,7 @@ class Assistant:
         self._retriever: Retriever | None = None
         self._lock = threading.RLock()
         self._answerer: ExtractiveAnswerer | None = None
+        self._centering: Centering | None = None
 
     # --- index lifecycle ---------------------------------------------------------------------
 
@@ -67,13 +84,36 @@ class Assistant:
                 reader = store.IndexReader(
                     self.settings.index_dir, model=self.embedder.name, dim=None
                 )
-                self._retriever = Retriever(reader, self.embedder, self.fusion)
+                built = reader.manifest.get("index_settings")
+                if built != self.index_settings():
+                    reader.close()
+                    raise store.IndexError_(
+                        f"index {self.settings.index_dir} was built with settings {built}, "
+                        f"current settings are {self.index_settings()}: run `rag ingest` to rebuild"
+                    )
+                self._retriever = Retriever(reader, self.embedder, self.fusion, self.centering)
             return self._retriever
 
-    def _chunking(self) -> dict[str, int]:
+    @property
+    def centering(self) -> Centering:
+        """Language means to subtract (loaded once; ``centering=0`` switches it off)."""
+        with self._lock:
+            if self._centering is None:
+                beta = self.settings.centering
+                self._centering = (
+                    load_centering(self.embedder, self.settings.cache_dir, beta)
+                    if beta
+                    else Centering(0.0, {}, {})
+                )
+            return self._centering
+
+    def index_settings(self) -> dict[str, Any]:
+        """Settings baked into the index: changing one re-embeds everything."""
         return {
             "max_tokens": self.settings.chunk_tokens,
             "overlap_tokens": self.settings.chunk_overlap_tokens,
+            "centering": self.settings.centering,
+            "min_sentence_chars": MIN_SENTENCE_CHARS,
         }
 
     def ingest(self, *, rebuild: bool = False, progress: Progress = _noop) -> IngestReport:
@@ -89,7 +129,7 @@ class Assistant:
                 store.recover(index_dir)
                 old = store.read_manifest(index_dir)
                 store.check_compatible(old, self.embedder.name, None, index_dir)
-                if old.get("chunking") != self._chunking():
+                if old.get("index_settings") != self.index_settings():
                     log.info("chunking settings changed; re-embedding everything")
                     rebuild = True
             writer = store.IndexWriter(
@@ -99,7 +139,7 @@ class Assistant:
                 report = self._update(writer, files, catalog, skipped, progress)
                 if report.files_added or report.files_changed or report.files_removed or rebuild:
                     writer.commit({
-                        "chunking": self._chunking(),
+                        "index_settings": self.index_settings(),
                         "build_seconds": round(time.perf_counter() - t0, 2),
                         "skipped": [str(x) for x in report.skipped],
                     })  # fmt: skip
@@ -117,7 +157,8 @@ class Assistant:
             documents=counts["documents"], chunks=counts["chunks"],
             files_added=report.files_added, files_changed=report.files_changed,
             files_removed=report.files_removed, files_unchanged=report.files_unchanged,
-            chunks_embedded=report.chunks_embedded, skipped=report.skipped,
+            chunks_embedded=report.chunks_embedded, sentences_embedded=report.sentences_embedded,
+            skipped=report.skipped,
             seconds=round(time.perf_counter() - t0, 2),
         )  # fmt: skip
 
@@ -151,11 +192,11 @@ class Assistant:
                 skipped.append(SkippedFile(cf.rel, clash))
                 continue
             pending.append((cf.rel, result))
-        added, embedded = self.write_documents(writer, pending, current, progress)
+        added, n_chunks, n_sentences = self.write_documents(writer, pending, current, progress)
         return IngestReport(
             documents=0, chunks=0, files_added=tuple(r for r in added if r not in known),
             files_changed=tuple(r for r in added if r in known), files_removed=tuple(removed),
-            files_unchanged=unchanged, chunks_embedded=embedded,
+            files_unchanged=unchanged, chunks_embedded=n_chunks, sentences_embedded=n_sentences,
             skipped=tuple(skipped),
         )  # fmt: skip
 
@@ -173,14 +214,15 @@ class Assistant:
         groups: list[tuple[str, list[Document]]],
         fingerprints: dict[str, str],
         progress: Progress = _noop,
-    ) -> tuple[list[str], int]:
-        """Chunk, tokenise and embed groups of documents (one group per source file) and add them
-        to ``writer``, replacing a file's earlier version. Returns (files written, chunks embedded).
+    ) -> tuple[list[str], int, int]:
+        """Chunk, split into sentences, tokenise and embed groups of documents (one group per
+        source file) and add them to ``writer``, replacing a file's earlier version.
+        Returns (files written, chunks embedded, sentences embedded).
 
         The one path from documents to index rows: ``ingest`` and ``rag eval`` both use it.
         """
-        chunked = [(rel, docs, [c for d in docs for c in self.chunk(d)]) for rel, docs in groups]
-        texts = [c.text for _, _, cs in chunked for c in cs]
+        prepared = [self._prepare(rel, docs) for rel, docs in groups]
+        texts = [t for p in prepared for t in p.texts]
         done = 0
 
         def tick(n: int) -> None:
@@ -193,16 +235,52 @@ class Assistant:
         known = writer.file_hashes()
         written = []
         offset = 0
-        for rel, docs, chunks in chunked:
-            if rel in known:
-                writer.remove_file(rel)
-            lang = {d.doc_id: d.lang for d in docs}
-            terms = [terms_to_text(tokenize(c.text, lang[c.doc_id])) for c in chunks]
-            vecs = vectors[offset : offset + len(chunks)]
-            writer.add_file(rel, fingerprints[rel], docs, chunks, vecs, terms)
-            written.append(rel)
-            offset += len(chunks)
-        return written, len(texts)
+        for p in prepared:
+            if p.rel in known:
+                writer.remove_file(p.rel)
+            vecs = self.centering.passages(vectors[offset : offset + len(p.texts)], p.text_langs)
+            n_chunks = len(p.chunks)
+            writer.add_file(
+                store.FileBatch(
+                    rel=p.rel,
+                    fingerprint=fingerprints[p.rel],
+                    docs=p.docs,
+                    chunks=p.chunks,
+                    chunk_vectors=vecs[:n_chunks],
+                    terms=p.terms,
+                    sentences=p.sentences,
+                    sentence_vectors=vecs[n_chunks:],
+                    chunk_sentences=p.chunk_sentences,
+                )
+            )
+            written.append(p.rel)
+            offset += len(p.texts)
+        n_chunks = sum(len(p.chunks) for p in prepared)
+        return written, n_chunks, len(texts) - n_chunks
+
+    def _prepare(self, rel: str, docs: list[Document]) -> _Prepared:
+        """Chunks, their BM25 terms and their sentences (each sentence once per document)."""
+        lang = {d.doc_id: d.lang for d in docs}
+        text = {d.doc_id: d.text for d in docs}
+        chunks = [c for d in docs for c in self.chunk(d)]
+        sentences: list[tuple[str, int, int]] = []
+        where: dict[tuple[str, int, int], int] = {}
+        members: list[list[int]] = []
+        for c in chunks:
+            inside = []
+            for s, e in sentence_spans(c.text):
+                if e - s < MIN_SENTENCE_CHARS and (s, e) != (0, len(c.text)):
+                    continue  # "1." or a dateline: too short to judge a passage by
+                key = (c.doc_id, c.start + s, c.start + e)
+                if key not in where:
+                    where[key] = len(sentences)
+                    sentences.append(key)
+                inside.append(where[key])
+            members.append(inside)
+        terms = [terms_to_text(tokenize(c.text, lang[c.doc_id])) for c in chunks]
+        texts = [c.text for c in chunks] + [text[d][s:e] for d, s, e in sentences]
+        langs = [lang[c.doc_id] for c in chunks] + [lang[d] for d, _, _ in sentences]
+        return _Prepared(rel, docs, chunks, terms, sentences, members, texts, langs)
 
     @staticmethod
     def _id_clash(

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import faiss
 import numpy as np
 
+from rag.centering import Centering
 from rag.embeddings import Embedder
 from rag.lang import detect_language
 from rag.lexical import tokenize
@@ -81,18 +82,24 @@ class Filters:
 
 @dataclass(frozen=True)
 class Fusion:
-    """How dense and lexical evidence combine (see README, "Retrieval", for the measurements).
+    """How the evidence combines (the measurements behind the defaults: README, "Retrieval").
 
-    ``score = cos(q, c) + w * bm25(q, c) / max bm25`` where ``w`` is ``same_lang`` when the chunk
-    is in the question's language and ``cross_lang`` otherwise (across languages only names,
-    numbers and acronyms can match, and stems of unrelated words sometimes collide). ``per_doc``
-    caps how many chunks of one document reach the result list, so one long document cannot fill
-    it.
+    For each candidate passage ``c`` (the union of the top chunks, the chunks of the top sentences
+    and the top BM25 chunks)::
+
+        score = (1 - sentence) * cos(q, c) + sentence * max cos(q, s in c) + w * bm25 / max bm25
+
+    where ``w`` is ``same_lang`` when the chunk is in the question's language and ``cross_lang``
+    otherwise (across languages only names, numbers and acronyms can match). Vectors are
+    language-centered (see ``centering.py``). ``per_doc`` caps how many chunks of one document
+    reach the result list, so one long document cannot fill it. ``mode="dense"`` uses the chunk
+    vectors alone.
     """
 
     mode: str = "hybrid"  # or "dense"
-    same_lang: float = 0.10
-    cross_lang: float = 0.05
+    sentence: float = 0.7
+    same_lang: float = 0.02
+    cross_lang: float = 0.02
     candidates: int = 50
     per_doc: int = 3
 
@@ -103,15 +110,18 @@ class Fusion:
             raise ValueError(
                 f"candidates and per_doc must be > 0, got {self.candidates}, {self.per_doc}"
             )
+        if not 0 <= self.sentence <= 1:
+            raise ValueError(f"sentence weight must be in 0..1, got {self.sentence}")
 
 
 @dataclass
 class Retriever:
-    """Hybrid (dense + BM25) retrieval with filters; ``search`` is safe to call from threads."""
+    """Hybrid retrieval with filters; ``search`` is safe to call from threads."""
 
     index: IndexReader
     embedder: Embedder
     fusion: Fusion = field(default_factory=Fusion)
+    centering: Centering = field(default_factory=lambda: Centering(0.0, {}, {}))
     _filter_cache: dict[Filters, np.ndarray] = field(default_factory=dict, repr=False)
 
     def allowed_rows(self, filters: Filters) -> np.ndarray | None:
@@ -124,17 +134,16 @@ class Retriever:
             self._filter_cache[filters] = np.sort(self.index.rows_where(cond, args))
         return self._filter_cache[filters]
 
-    def dense(
-        self, query_vec: np.ndarray, k: int, allowed: np.ndarray | None
+    def _search(
+        self, index: faiss.Index, vec: np.ndarray, k: int, allowed: np.ndarray | None
     ) -> list[tuple[int, float]]:
-        """(row id, cosine) pairs, best first."""
-        if allowed is not None and len(allowed) == 0:
+        if index.ntotal == 0 or (allowed is not None and len(allowed) == 0):
             return []
         params = None
         if allowed is not None:
             params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))  # type: ignore[call-arg]
-        k = max(1, min(k, self.index.size if allowed is None else len(allowed)))
-        scores, ids = self.index.vectors.search(query_vec.reshape(1, -1), k, params=params)
+        k = max(1, min(k, index.ntotal))
+        scores, ids = index.search(vec.reshape(1, -1), k, params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
     def lexical(
@@ -144,37 +153,69 @@ class Retriever:
         lex = self.index.lexical
         scores = lex.scores(tokenize(query, lang))
         if allowed is not None:
-            mask = np.isin(lex.rows, allowed)
-            scores = np.where(mask, scores, 0.0)
+            scores = np.where(np.isin(lex.rows, allowed), scores, 0.0)
         if not scores.size:
             return {}
         k = min(k, scores.size)
         top = np.argpartition(-scores, k - 1)[:k]
         return {int(lex.rows[i]): float(scores[i]) for i in top if scores[i] > 0}
 
+    def sentence_scores(
+        self, query_vec: np.ndarray, chunk_rows: list[int]
+    ) -> dict[int, list[tuple[int, int, int, float]]]:
+        """Chunk row → [(sentence row, start, end, cosine with the query)] in text order."""
+        inside = self.index.sentences_in(chunk_rows)
+        sent_rows = list(dict.fromkeys(r for sents in inside.values() for r, _, _ in sents))
+        sims = dict(
+            zip(sent_rows, (self.index.vectors_of(sent_rows, sentences=True) @ query_vec).tolist(),
+                strict=True)
+        )  # fmt: skip
+        return {chunk: [(r, s, e, sims[r]) for r, s, e in sents] for chunk, sents in inside.items()}
+
+    def query_vector(self, query_vec: np.ndarray, query_lang: str) -> np.ndarray:
+        return self.centering.query_vec(query_vec, query_lang)
+
     def rank(
         self, query: str, query_vec: np.ndarray, query_lang: str, k: int, filters: Filters
     ) -> list[tuple[int, float]]:
-        """Fused (row id, score) list, best first, at most ``k`` long."""
+        """Fused (chunk row id, score) list, best first, at most ``k`` long.
+
+        ``query_vec`` is the raw query embedding; centering is applied here.
+        """
         f = self.fusion
+        q = self.query_vector(query_vec, query_lang)
         allowed = self.allowed_rows(filters)
         n = max(f.candidates, k * 3)
-        dense = dict(self.dense(query_vec, n, allowed))
-        if f.mode == "hybrid":
-            lexical = self.lexical(query, query_lang, n, allowed)
-            missing = [r for r in lexical if r not in dense]
-            if missing:
-                sims = self.index.vectors_of(missing) @ query_vec
-                dense.update(zip(missing, (float(x) for x in sims), strict=True))
-            rows = np.fromiter(dense, dtype=np.int64, count=len(dense))
-            top_lex = max(lexical.values(), default=0.0) or 1.0
-            same = np.asarray([lang == query_lang for lang in self.index.lang_of(rows)])
-            weight = np.where(same, f.same_lang, f.cross_lang)
-            lex = np.asarray([lexical.get(int(r), 0.0) for r in rows]) / top_lex
-            fused = np.asarray(list(dense.values())) + weight * lex
-            scored = sorted(zip(rows.tolist(), fused.tolist(), strict=True), key=lambda x: -x[1])
-        else:
-            scored = sorted(dense.items(), key=lambda x: -x[1])
+        dense = dict(self._search(self.index.vectors, q, n, allowed))
+        if f.mode == "dense":
+            return self._cap_per_doc(sorted(dense.items(), key=lambda x: -x[1]), k)
+        lexical = self.lexical(query, query_lang, n, allowed)
+        top_sents = self._search(self.index.sentence_vectors, q, n, None)
+        allowed_set = None if allowed is None else set(allowed.tolist())
+        from_sents = [
+            c for cs in self.index.chunks_of_sentences(r for r, _ in top_sents).values() for c in cs
+        ]
+        rows = list(dict.fromkeys([*dense, *lexical, *from_sents]))
+        if allowed_set is not None:
+            rows = [r for r in rows if r in allowed_set]
+        missing = [r for r in rows if r not in dense]
+        if missing:
+            dense.update(zip(missing, (self.index.vectors_of(missing) @ q).tolist(), strict=True))
+        sent = self.sentence_scores(q, rows)
+        arr = np.asarray(rows, dtype=np.int64)
+        chunk_cos = np.asarray([dense[r] for r in rows])
+        best_sent = np.asarray(
+            [max((x[3] for x in sent.get(r, [])), default=dense[r]) for r in rows]
+        )
+        same = np.asarray([lang == query_lang for lang in self.index.lang_of(arr)])
+        top_lex = max(lexical.values(), default=0.0) or 1.0
+        lex = np.asarray([lexical.get(r, 0.0) for r in rows]) / top_lex
+        fused = (
+            (1 - f.sentence) * chunk_cos
+            + f.sentence * best_sent
+            + np.where(same, f.same_lang, f.cross_lang) * lex
+        )
+        scored = sorted(zip(rows, fused.tolist(), strict=True), key=lambda x: -x[1])
         return self._cap_per_doc(scored, k)
 
     def _cap_per_doc(self, scored: list[tuple[int, float]], k: int) -> list[tuple[int, float]]:

@@ -4,6 +4,7 @@ Layout of ``index/``::
 
     manifest.json    schema, model + dim, chunking, sha256 of every source file, counts, checksums
     vectors.faiss    faiss.IndexIDMap2(IndexFlatIP): ids are chunk row ids in chunks.sqlite
+    sentences.faiss  the same for the sentences inside chunks (ids: sentence row ids)
     chunks.sqlite    tables files, documents (with the cleaned text) and chunks (offsets + text)
     lexical.npz      BM25 weights (CSC arrays) + lexical_vocab.json; rebuilt from chunk terms
     README.md        what this folder is
@@ -44,8 +45,9 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 VECTORS = "vectors.faiss"
+SENTENCES = "sentences.faiss"
 TABLE = "chunks.sqlite"
-DATA_FILES = (VECTORS, TABLE, LEXICAL_NPZ, LEXICAL_VOCAB)
+DATA_FILES = (VECTORS, SENTENCES, TABLE, LEXICAL_NPZ, LEXICAL_VOCAB)
 README_TEXT = """# index/
 
 Built by `rag ingest` from `corpus/`; not committed (only this README is). Delete the folder, or run
@@ -54,6 +56,8 @@ Built by `rag ingest` from `corpus/`; not committed (only this README is). Delet
 - `manifest.json`: schema version, embedding model and dimension, chunking settings, the sha256 of
   every source file, counts, build time, govrag version and checksums of the two files below.
 - `vectors.faiss`: the FAISS vector index; vector ids are the row ids of the chunk table.
+- `sentences.faiss`: vectors of the sentences inside chunks (ids: rows of the `sentences` table),
+  used to rescore passages by their best sentence and to pick quotes.
 - `chunks.sqlite`: tables `files`, `documents` (metadata and cleaned text) and `chunks`
   (`chunk_id`, `doc_id`, `start`, `end`, `text`, with `documents.text[start:end] == chunks.text`,
   and the chunk's BM25 `terms`).
@@ -72,6 +76,13 @@ CREATE TABLE chunks (
     ordinal INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, text TEXT NOT NULL,
     terms TEXT NOT NULL DEFAULT '');
 CREATE INDEX chunks_doc ON chunks(doc_id);
+CREATE TABLE sentences (
+    row INTEGER PRIMARY KEY AUTOINCREMENT, doc_id TEXT NOT NULL, start INTEGER NOT NULL,
+    end INTEGER NOT NULL);
+CREATE INDEX sentences_doc ON sentences(doc_id);
+CREATE TABLE chunk_sentences (chunk_row INTEGER NOT NULL, sent_row INTEGER NOT NULL);
+CREATE INDEX chunk_sentences_chunk ON chunk_sentences(chunk_row);
+CREATE INDEX chunk_sentences_sent ON chunk_sentences(sent_row);
 CREATE INDEX documents_path ON documents(path);
 """
 
@@ -172,6 +183,12 @@ class IndexReader:
                 f"{index_dir / VECTORS} is unreadable: run `rag ingest --rebuild`"
             ) from exc
         try:
+            self.sentence_vectors = faiss.read_index(str(index_dir / SENTENCES))
+        except RuntimeError as exc:
+            raise IndexError_(
+                f"{index_dir / SENTENCES} is unreadable: run `rag ingest --rebuild`"
+            ) from exc
+        try:
             self.lexical = LexicalIndex.load(index_dir)
         except (OSError, ValueError, KeyError) as exc:
             raise IndexError_(
@@ -190,6 +207,12 @@ class IndexReader:
         code = {lang: i for i, lang in enumerate(self.langs)}
         self.row_lang = np.fromiter((code[x] for _, x in pairs), dtype=np.int16, count=len(pairs))
         n_rows = len(pairs)
+        n_sents = self._query("SELECT COUNT(*) FROM sentences")[0][0]
+        if n_sents != self.sentence_vectors.ntotal:
+            raise IndexError_(
+                f"index {index_dir} is inconsistent ({n_sents} sentences, "
+                f"{self.sentence_vectors.ntotal} sentence vectors): run `rag ingest --rebuild`"
+            )
         if n_rows != self.vectors.ntotal:
             raise IndexError_(
                 f"index {index_dir} is inconsistent ({n_rows} chunks, {self.vectors.ntotal} "
@@ -215,8 +238,41 @@ class IndexReader:
         pos = np.searchsorted(self.row_ids, rows)
         return [self.langs[int(c)] for c in self.row_lang[pos]]
 
-    def vectors_of(self, rows: Sequence[int]) -> np.ndarray:
-        return np.stack([self.vectors.reconstruct(int(r)) for r in rows]) if rows else np.zeros(0)
+    def vectors_of(self, rows: Sequence[int], *, sentences: bool = False) -> np.ndarray:
+        index = self.sentence_vectors if sentences else self.vectors
+        if not rows:
+            return np.zeros((0, index.d), dtype=np.float32)
+        return np.stack([index.reconstruct(int(r)) for r in rows])
+
+    def sentences_in(self, chunk_rows: Iterable[int]) -> dict[int, list[tuple[int, int, int]]]:
+        """Chunk row → [(sentence row, start, end)] in document offsets, in text order."""
+        rows = [int(r) for r in chunk_rows]
+        if not rows:
+            return {}
+        got = self._query(
+            "SELECT cs.chunk_row, s.row, s.start, s.end FROM chunk_sentences cs "
+            f"JOIN sentences s ON s.row = cs.sent_row WHERE cs.chunk_row IN "
+            f"({','.join('?' * len(rows))}) ORDER BY s.start",
+            rows,
+        )
+        out: dict[int, list[tuple[int, int, int]]] = {}
+        for chunk_row, sent_row, start, end in got:
+            out.setdefault(chunk_row, []).append((sent_row, start, end))
+        return out
+
+    def chunks_of_sentences(self, sent_rows: Iterable[int]) -> dict[int, list[int]]:
+        rows = [int(r) for r in sent_rows]
+        if not rows:
+            return {}
+        got = self._query(
+            "SELECT sent_row, chunk_row FROM chunk_sentences WHERE sent_row IN "
+            f"({','.join('?' * len(rows))})",
+            rows,
+        )
+        out: dict[int, list[int]] = {}
+        for sent_row, chunk_row in got:
+            out.setdefault(sent_row, []).append(chunk_row)
+        return out
 
     def chunks(self, rows: Iterable[int]) -> dict[int, Chunk]:
         rows = [int(r) for r in rows if r >= 0]
@@ -266,6 +322,37 @@ class IndexReader:
             self._db.close()
 
 
+@dataclass(frozen=True)
+class FileBatch:
+    """Everything one source file adds to the index.
+
+    ``sentences`` are ``(doc_id, start, end)`` spans in the document text; ``chunk_sentences[i]``
+    lists the positions in ``sentences`` of the sentences inside ``chunks[i]``.
+    """
+
+    rel: str
+    fingerprint: str
+    docs: Sequence[Document]
+    chunks: Sequence[Chunk]
+    chunk_vectors: np.ndarray
+    terms: Sequence[str]
+    sentences: Sequence[tuple[str, int, int]]
+    sentence_vectors: np.ndarray
+    chunk_sentences: Sequence[Sequence[int]]
+
+    def __post_init__(self) -> None:
+        n = len(self.chunks)
+        if not n == len(self.chunk_vectors) == len(self.terms) == len(self.chunk_sentences):
+            raise ValueError(f"{self.rel}: chunk, vector, term and sentence-map counts differ")
+        if len(self.sentences) != len(self.sentence_vectors):
+            raise ValueError(f"{self.rel}: {len(self.sentences)} sentences but "
+                             f"{len(self.sentence_vectors)} sentence vectors")  # fmt: skip
+
+
+def _new_index(dim: int) -> faiss.Index:
+    return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+
+
 class IndexWriter:
     """Edits a copy of the index; :meth:`commit` swaps it in. Use under :func:`lock_for`."""
 
@@ -283,8 +370,10 @@ class IndexWriter:
             check_compatible(read_manifest(index_dir), model, dim, index_dir)
             shutil.copy2(index_dir / TABLE, self.tmp / TABLE)
             self.vectors = faiss.read_index(str(index_dir / VECTORS))
+            self.sentence_vectors = faiss.read_index(str(index_dir / SENTENCES))
         else:
-            self.vectors = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+            self.vectors = _new_index(dim)
+            self.sentence_vectors = _new_index(dim)
         self.db = sqlite3.connect(self.tmp / TABLE)
         if not has_old:
             self.db.executescript(_SCHEMA)
@@ -293,17 +382,24 @@ class IndexWriter:
         return dict(self.db.execute("SELECT path, sha256 FROM files").fetchall())
 
     def remove_file(self, rel: str) -> int:
-        """Drop a source file's documents, chunks and vectors; returns chunks removed."""
-        rows = [r[0] for r in self.db.execute(
-            "SELECT c.row FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE d.path = ?",
-            (rel,),
+        """Drop a source file's documents, chunks, sentences and vectors; returns chunks removed."""
+        docs = "SELECT doc_id FROM documents WHERE path = ?"
+        rows = [r[0] for r in self.db.execute(f"SELECT row FROM chunks WHERE doc_id IN ({docs})",
+                                              (rel,))]  # fmt: skip
+        sents = [r[0] for r in self.db.execute(
+            f"SELECT row FROM sentences WHERE doc_id IN ({docs})", (rel,)
         )]  # fmt: skip
         if rows:
             self.vectors.remove_ids(np.asarray(rows, dtype=np.int64))  # type: ignore[arg-type]
+        if sents:
+            self.sentence_vectors.remove_ids(np.asarray(sents, dtype=np.int64))  # type: ignore[arg-type]
         self.db.execute(
-            "DELETE FROM chunks WHERE doc_id IN (SELECT doc_id FROM documents WHERE path = ?)",
+            f"DELETE FROM chunk_sentences WHERE chunk_row IN "
+            f"(SELECT row FROM chunks WHERE doc_id IN ({docs}))",
             (rel,),
         )
+        self.db.execute(f"DELETE FROM sentences WHERE doc_id IN ({docs})", (rel,))
+        self.db.execute(f"DELETE FROM chunks WHERE doc_id IN ({docs})", (rel,))
         self.db.execute("DELETE FROM documents WHERE path = ?", (rel,))
         self.db.execute("DELETE FROM files WHERE path = ?", (rel,))
         return len(rows)
@@ -316,22 +412,24 @@ class IndexWriter:
         ).fetchall()
         return dict(got)
 
-    def add_file(
-        self, rel: str, sha256: str, docs: Sequence[Document], chunks: Sequence[Chunk],
-        vectors: np.ndarray, terms: Sequence[str],
-    ) -> None:  # fmt: skip
-        if not len(chunks) == len(vectors) == len(terms):
-            raise ValueError(
-                f"{len(chunks)} chunks, {len(vectors)} vectors, {len(terms)} term lists for {rel}"
-            )
-        self.db.execute("INSERT INTO files(path, sha256) VALUES (?, ?)", (rel, sha256))
+    def add_file(self, batch: FileBatch) -> None:
+        self.db.execute(
+            "INSERT INTO files(path, sha256) VALUES (?, ?)", (batch.rel, batch.fingerprint)
+        )
         self.db.executemany(
             "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?)",
-            [(d.doc_id, rel, d.title, d.lang, d.source, d.url, d.date, d.country, d.text)
-             for d in docs],
+            [(d.doc_id, batch.rel, d.title, d.lang, d.source, d.url, d.date, d.country, d.text)
+             for d in batch.docs],
         )  # fmt: skip
+        sent_rows = []
+        for doc_id, start, end in batch.sentences:
+            cur = self.db.execute(
+                "INSERT INTO sentences(doc_id, start, end) VALUES (?,?,?)", (doc_id, start, end)
+            )
+            assert cur.lastrowid is not None
+            sent_rows.append(cur.lastrowid)
         rows = []
-        for c, t in zip(chunks, terms, strict=True):
+        for c, t, members in zip(batch.chunks, batch.terms, batch.chunk_sentences, strict=True):
             cur = self.db.execute(
                 "INSERT INTO chunks(chunk_id, doc_id, ordinal, start, end, text, terms) "
                 "VALUES (?,?,?,?,?,?,?)",
@@ -339,23 +437,32 @@ class IndexWriter:
             )
             assert cur.lastrowid is not None
             rows.append(cur.lastrowid)
-        if rows:
-            self.vectors.add_with_ids(
-                np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(rows, dtype=np.int64)
+            self.db.executemany(
+                "INSERT INTO chunk_sentences VALUES (?, ?)",
+                [(cur.lastrowid, sent_rows[i]) for i in members],
             )
+        for index, vecs, ids in (
+            (self.vectors, batch.chunk_vectors, rows),
+            (self.sentence_vectors, batch.sentence_vectors, sent_rows),
+        ):
+            if ids:
+                index.add_with_ids(
+                    np.ascontiguousarray(vecs, dtype=np.float32), np.asarray(ids, dtype=np.int64)
+                )
 
     def commit(self, extra: dict[str, Any]) -> dict[str, Any]:
         """Write all to the temporary folder, then swap it into place; return the manifest."""
         self.db.commit()
         counts = {
             name: self.db.execute(f"SELECT COUNT(*) FROM {name}").fetchone()[0]
-            for name in ("files", "documents", "chunks")
+            for name in ("files", "documents", "chunks", "sentences")
         }
         files = self.file_hashes()
         lexical = LexicalIndex.build(self.db.execute("SELECT row, terms FROM chunks ORDER BY row"))
         self.db.close()
         lexical.save(self.tmp)
         faiss.write_index(self.vectors, str(self.tmp / VECTORS))
+        faiss.write_index(self.sentence_vectors, str(self.tmp / SENTENCES))
         (self.tmp / "README.md").write_text(README_TEXT, encoding="utf-8")
         manifest = {
             "schema_version": SCHEMA_VERSION,

@@ -96,6 +96,7 @@ class IngestReport:
     files_removed: tuple[str, ...] = ()
     files_unchanged: int = 0
     chunks_embedded: int = 0
+    sentences_embedded: int = 0
     skipped: tuple[SkippedFile, ...] = field(default_factory=tuple)
     seconds: float = 0.0
 
