@@ -1,6 +1,6 @@
 """Run `rag eval` on every xquad-dev pair the README reports, dense baseline vs hybrid.
 
-Usage: python bench/xquad_table.py [--data ../shared/data/xquad-dev] [--out bench/results/xquad.json]
+Usage: python bench/xquad_table.py [--data DIR] [--out bench/results/xquad.json]
 Prints a markdown table; writes the raw numbers as JSON. Takes ~20 min on 2 cores.
 """
 

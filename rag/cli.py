@@ -304,5 +304,31 @@ def eval_(data_dir: Path | None, queries_lang: str | None, corpus_langs: tuple[s
             click.echo(f"  {key:10} {value:.3f}")
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", type=int, default=7860, show_default=True, help="Port to listen on.")
+@_common
+def serve(host: str, port: int, corpus_dir: Path | None, index_dir: Path | None,
+          model: str | None) -> None:  # fmt: skip
+    """Start the chat app (builds the index from the corpus first if there is none)."""
+    from rag.pipeline import Assistant
+    from rag.ui import build_app, launch
+
+    settings = _settings(corpus_dir, index_dir, model)
+    assistant = Assistant(settings)
+    if not assistant.has_index():
+        click.echo(f"No index in {settings.index_dir}: building it from {settings.corpus_dir} "
+                   "(first run only)…", err=True)  # fmt: skip
+        bar = _Bar()
+        try:
+            report = assistant.ingest(progress=bar)
+        finally:
+            bar.close()
+        click.echo(f"Indexed {report.documents} documents, {report.chunks} chunks.", err=True)
+    assistant.retriever  # noqa: B018  (load model and index before the first visitor)
+    click.echo(f"govrag is running on http://{host}:{port}", err=True)
+    launch(build_app(assistant), host, port)
+
+
 if __name__ == "__main__":
     main()

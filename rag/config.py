@@ -40,6 +40,7 @@ class Settings:
     retrieval: str = "hybrid"  # "hybrid" (dense + sentences + BM25) or "dense"
     centering: float = 0.8  # share of the language mean taken out of vectors; 0 = off
     max_file_mb: float = 100.0
+    max_upload_mb: float = 20.0
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 16 or self.chunk_tokens > 510:
@@ -57,6 +58,8 @@ class Settings:
             raise ValueError(f"centering must be in 0..1, got {self.centering}")
         if self.top_k < 1:
             raise ValueError(f"top_k must be > 0, got {self.top_k}")
+        if self.max_upload_mb <= 0:
+            raise ValueError(f"max_upload_mb must be > 0, got {self.max_upload_mb}")
         if self.max_file_mb <= 0:
             raise ValueError(f"max_file_mb must be > 0, got {self.max_file_mb}")
 
@@ -75,6 +78,7 @@ class Settings:
             "RAG_RETRIEVAL": ("retrieval", str),
             "RAG_CENTERING": ("centering", float),
             "RAG_MAX_FILE_MB": ("max_file_mb", float),
+            "RAG_MAX_UPLOAD_MB": ("max_upload_mb", float),
         }
         for var, (name, conv) in mapping.items():
             raw = os.environ.get(var)

@@ -58,7 +58,9 @@ def is_ignored(rel: Path) -> bool:
     return bool(_IGNORED_NAMES.match(name)) or name == CATALOG_NAME or name.endswith(SIDECAR_SUFFIX)
 
 
-def find_files(corpus_dir: Path) -> tuple[list[CorpusFile], list[tuple[str, str]]]:
+def find_files(
+    corpus_dir: Path, max_mb: float = 100.0
+) -> tuple[list[CorpusFile], list[tuple[str, str]]]:
     """All candidate files under ``corpus_dir`` (sorted) and ``(rel, reason)`` for refused ones."""
     root = corpus_dir.resolve()
     if not root.is_dir():
@@ -83,6 +85,11 @@ def find_files(corpus_dir: Path) -> tuple[list[CorpusFile], list[tuple[str, str]
                     f"supported: {', '.join(SUPPORTED_SUFFIXES)}",
                 )
             )
+            continue
+        size = path.stat().st_size
+        if size > max_mb * 1024 * 1024:
+            refused.append((rel_s, f"{size / 1e6:.1f} MB is over the {max_mb:g} MB limit "
+                            "(RAG_MAX_FILE_MB)"))  # fmt: skip
             continue
         found.append(CorpusFile(path, rel_s))
     return found, refused
@@ -368,3 +375,65 @@ def iter_documents(
             yield cf, load_file(cf, catalog)
         except LoadError as exc:
             yield cf, exc
+
+
+# --- adding and removing files (the app's corpus tab) ------------------------------------------
+
+UPLOAD_DIR = "uploads"
+UPLOAD_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx")
+
+
+def safe_name(name: str) -> str:
+    """A file name that cannot escape a folder or hide: ``"../../a b?.pdf" -> "a_b_.pdf"``."""
+    import unicodedata
+
+    base = unicodedata.normalize("NFKC", Path(name.replace("\\", "/")).name)
+    stem, dot, suffix = base.rpartition(".")
+    if not dot:
+        stem, suffix = base, ""
+    stem = re.sub(r"[^\w\-]+", "_", stem, flags=re.UNICODE).strip("._") or "upload"
+    suffix = re.sub(r"[^A-Za-z0-9]", "", suffix).lower()
+    return f"{stem[:100]}.{suffix}" if suffix else stem[:100]
+
+
+def save_upload(corpus_dir: Path, src: Path, original_name: str, max_mb: float) -> str:
+    """Copy an uploaded file into ``corpus/uploads/`` under a safe, unused name; return its rel.
+
+    Refuses other types and files over ``max_mb``; never overwrites an existing file.
+    """
+    import shutil
+
+    name = safe_name(original_name)
+    suffix = Path(name).suffix.lower()
+    if suffix not in UPLOAD_SUFFIXES:
+        raise LoadError(
+            f"{original_name}: file type {suffix or '(none)'!r} is not accepted; "
+            f"allowed: {', '.join(UPLOAD_SUFFIXES)}"
+        )
+    size = src.stat().st_size
+    if size > max_mb * 1024 * 1024:
+        raise LoadError(f"{original_name}: {size / 1e6:.1f} MB is over the {max_mb:g} MB limit")
+    folder = corpus_dir / UPLOAD_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / name
+    n = 1
+    while target.exists():
+        target = folder / f"{Path(name).stem}-{n}{suffix}"
+        n += 1
+    with src.open("rb") as fin, open(target, "xb") as fout:
+        shutil.copyfileobj(fin, fout)
+    return target.relative_to(corpus_dir).as_posix()
+
+
+def remove_file(corpus_dir: Path, rel: str) -> None:
+    """Delete a corpus file (and its sidecar) given its path relative to the corpus folder."""
+    root = corpus_dir.resolve()
+    path = (root / rel).resolve()
+    if not path.is_relative_to(root) or path == root:
+        raise LoadError(f"{rel}: not inside the corpus folder")
+    if not path.is_file():
+        raise LoadError(f"{rel}: no such file in the corpus")
+    path.unlink()
+    sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
+    if sidecar.exists():
+        sidecar.unlink()

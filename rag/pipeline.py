@@ -122,7 +122,7 @@ class Assistant:
         s = self.settings
         corpus_dir, index_dir = s.corpus_dir, s.index_dir
         with store.lock_for(index_dir):
-            files, refused = find_files(corpus_dir)
+            files, refused = find_files(corpus_dir, self.settings.max_file_mb)
             catalog = read_catalog(corpus_dir)
             skipped = [SkippedFile(rel, why) for rel, why in refused]
             if not rebuild and store.exists(index_dir):
@@ -317,6 +317,19 @@ class Assistant:
     ) -> Answer:
         """A cited extractive answer (or an abstention). ``history``: earlier (question, answer)."""
         return self.answerer.answer(question, history=history, filters=filters)
+
+    def documents(self) -> list[tuple[Document, int]]:
+        """Every indexed document (without text) with its chunk count."""
+        return self.retriever.index.all_documents()
+
+    def context(self, doc_id: str, start: int, end: int, margin: int = 400) -> tuple[str, str, str]:
+        """(text before, the span, text after) around a span of a document, for display."""
+        doc = self.retriever.index.documents([doc_id], with_text=True).get(doc_id)
+        if doc is None:
+            raise KeyError(f"no document {doc_id!r} in the index")
+        lo = max(0, start - margin)
+        hi = min(len(doc.text), end + margin)
+        return doc.text[lo:start], doc.text[start:end], doc.text[end:hi]
 
     def search(
         self, query: str, k: int | None = None, filters: Filters | None = None

@@ -211,3 +211,10 @@ def test_shipped_catalog_describes_every_shipped_file() -> None:
     assert {f.rel for f in files} == set(catalog)
     for meta in catalog.values():
         assert meta["title"] and meta["lang"] and meta["source"]
+
+
+def test_files_over_the_size_limit_are_refused(make_corpus: Callable[..., Path]) -> None:
+    corpus = make_corpus({"big.txt": "word " * 300_000, "ok.txt": ARTICLE})
+    files, refused = find_files(corpus, max_mb=1)
+    assert [f.rel for f in files] == ["ok.txt"]
+    assert "over the 1 MB limit" in dict(refused)["big.txt"]

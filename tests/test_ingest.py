@@ -63,7 +63,10 @@ def test_first_ingest_indexes_everything(assistant: Assistant) -> None:
     assert manifest["model"] == {"name": "hash:64", "dim": 64}
     assert manifest["schema_version"] == store.SCHEMA_VERSION
     assert set(manifest["files"]) == {"en.txt", "nl.txt", "sv.txt"}
-    assert manifest["index_settings"]["max_tokens"] == 200 and manifest["index_settings"]["overlap_tokens"] == 40
+    assert (
+        manifest["index_settings"]["max_tokens"] == 200
+        and manifest["index_settings"]["overlap_tokens"] == 40
+    )
     assert (assistant.settings.index_dir / "README.md").exists()
 
 

@@ -83,12 +83,14 @@ def test_english_question_finds_swedish_paragraph(real_assistant: Assistant) -> 
 
 def test_dutch_question_finds_chinese_regulation(real_assistant: Assistant) -> None:
     result = real_assistant.search(
-        "Wanneer treedt de Shenzhen-verordening over de AI-industrie in werking?", k=5,
+        "Welke ethische regels gelden voor AI-bedrijven in Shenzhen?", k=3,
         filters=Filters(langs=("zh",)),
     )  # fmt: skip
     assert result.query_lang == "nl"
     assert all(h.lang == "zh" for h in result.hits)
-    assert any("2022年11月1日" in h.text for h in result.hits)
+    top = result.hits[0]
+    assert top.doc_id == "china/shenzhen_ai_industry_promotion_regulation_2022"
+    assert "伦理" in top.text  # ethics
 
 
 def test_cli_search_json_contract(real_assistant: Assistant) -> None:
@@ -102,7 +104,7 @@ def test_cli_search_json_contract(real_assistant: Assistant) -> None:
     assert set(data) == {"query", "query_lang", "hits"} and data["query_lang"] == "en"
     assert len(data["hits"]) == 4 and [h["rank"] for h in data["hits"]] == [1, 2, 3, 4]
     for h in data["hits"]:
-        assert HIT_KEYS <= set(h)
+        assert set(h) >= HIT_KEYS
     assert any(
         h["doc_id"] in ("002_05be2de35abf45d3", "003_558473f26e01e703") for h in data["hits"][:2]
     )
@@ -123,3 +125,57 @@ def test_cli_reingest_of_unchanged_corpus_embeds_nothing(real_assistant: Assista
     assert out.exit_code == 0, out.output
     report = json.loads(out.stdout)
     assert report["chunks_embedded"] == 0 and report["files_unchanged"] == 11
+
+
+def test_every_citation_is_an_exact_span_over_the_dev_set(real_assistant: Assistant) -> None:
+    from pathlib import Path
+
+    from rag.evaluate import load_devset
+
+    questions = load_devset(Path(__file__).parent / "data" / "devset.jsonl")
+    index = real_assistant.retriever.index
+    answered = 0
+    for q in questions:
+        answer = real_assistant.ask(q.question)
+        if answer.abstained:
+            assert answer.citations == () and answer.closest
+            continue
+        answered += 1
+        assert answer.citations
+        for c in answer.citations:
+            doc = index.documents([c.doc_id], with_text=True)[c.doc_id]
+            assert doc.text[c.start : c.end] == c.quote
+            assert f"[{c.n}]" in answer.answer
+    assert answered >= len(questions) // 2
+
+
+def test_cli_ask_json_contract(real_assistant: Assistant) -> None:
+    s = real_assistant.settings
+    env = {"RAG_CORPUS_DIR": str(s.corpus_dir), "RAG_INDEX_DIR": str(s.index_dir)}
+    out = CliRunner().invoke(
+        main, ["ask", "Vad sa den kinesiska ambassaden i Storbritannien?", "--json"], env=env
+    )
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)
+    assert {
+        "question",
+        "question_lang",
+        "answer",
+        "abstained",
+        "mode",
+        "citations",
+        "closest",
+    } <= set(data)
+    assert data["question_lang"] == "sv" and data["mode"] == "extractive"
+    for n, c in enumerate(data["citations"], 1):
+        assert c["n"] == n and {
+            "doc_id",
+            "chunk_id",
+            "title",
+            "lang",
+            "source",
+            "date",
+            "quote",
+            "start",
+            "end",
+        } <= set(c)

@@ -1,0 +1,118 @@
+"""UI helpers (escaping, uploads) with fakes, and the served app through gradio_client (real model)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from rag.corpus import LoadError, remove_file, safe_name, save_upload
+from rag.pipeline import Assistant
+from rag.types import Answer, Citation
+from rag.ui import answer_markdown, build_app, highlight, md_escape, sources_html
+
+HOSTILE = '<script>alert(1)</script> <img src=x onerror="alert(2)"> [x](javascript:alert(3))'
+
+
+def test_md_escape_neutralises_html_and_markdown() -> None:
+    out = md_escape(HOSTILE)
+    assert "<script>" not in out and "<img" not in out and "](javascript" not in out
+    assert "&lt;script&gt;" in out
+
+
+def test_answer_markdown_escapes_quotes_and_links_markers() -> None:
+    c = Citation(1, "d", "d#0", "T <b>", "en", "S", "2024", HOSTILE, 0, len(HOSTILE))
+    a = Answer("q", "en", "According to 1 source in the corpus:\n\n…", False, "extractive", (c,))
+    md = answer_markdown(a)
+    assert "<script>" not in md and "<b>" not in md
+    assert "(#src-1)" in md and "According to 1 source" in md
+
+
+def test_sources_panel_renders_hostile_document_inert(
+    make_corpus: Callable[..., Path], fake_assistant: Callable[..., Assistant]
+) -> None:
+    corpus = make_corpus(
+        {"evil.txt": f"Rules for AI audits are strict. {HOSTILE} More rules follow here."}
+    )
+    assistant = fake_assistant(corpus)
+    assistant.ingest()
+    hit = assistant.search("AI audits rules", k=1).hits[0]
+    c = Citation(
+        1, hit.doc_id, hit.chunk_id, hit.title, hit.lang, "", "", hit.text, hit.start, hit.end
+    )
+    html_out = sources_html(assistant, Answer("q", "en", "x", False, "extractive", (c,)))
+    assert "<script>" not in html_out and "<img" not in html_out
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html_out and 'id="src-1"' in html_out
+
+
+def test_highlight_marks_query_terms_and_escapes() -> None:
+    out = highlight("The <b>regulators</b> published rules", "regulator rules", "en")
+    assert "<mark>regulators</mark>" in out and "<mark>rules</mark>" in out and "&lt;b&gt;" in out
+
+
+@pytest.mark.parametrize(
+    ("name", "safe"),
+    [("../../etc/passwd.txt", "passwd.txt"), ("a b?.PDF", "a_b.pdf"), ("..hidden.md", "hidden.md"),
+     ("Ünïcødé 文件.docx", "Ünïcødé_文件.docx"), ("C:\\\\x\\\\evil.html", "evil.html")],
+)  # fmt: skip
+def test_safe_name(name: str, safe: str) -> None:
+    assert safe_name(name) == safe
+
+
+def test_upload_rules(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    src = tmp_path / "x.txt"
+    src.write_text("Some text about AI rules.", encoding="utf-8")
+    assert save_upload(corpus, src, "../note.txt", 1) == "uploads/note.txt"
+    assert save_upload(corpus, src, "note.txt", 1) == "uploads/note-1.txt"  # never overwrites
+    with pytest.raises(LoadError, match="not accepted"):
+        save_upload(corpus, src, "tool.exe", 1)
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"a" * 2_000_000)
+    with pytest.raises(LoadError, match="over the 1 MB limit"):
+        save_upload(corpus, big, "big.txt", 1)
+    with pytest.raises(LoadError, match="not inside the corpus"):
+        remove_file(corpus, "../x.txt")
+    remove_file(corpus, "uploads/note.txt")
+    assert not (corpus / "uploads/note.txt").exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def served(real_assistant: Assistant) -> Iterator[str]:
+    port = _free_port()
+    app = build_app(real_assistant)
+    app.queue(default_concurrency_limit=4).launch(
+        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True
+    )
+    yield f"http://127.0.0.1:{port}/"
+    app.close()
+
+
+@pytest.mark.model
+def test_api_ask_english_question_cites_swedish_article(served: str) -> None:
+    from gradio_client import Client
+
+    client = Client(served, verbose=False)
+    answer = client.predict("What did the Chinese embassy in the UK say?", [], [], api_name="/ask")
+    assert answer["abstained"] is False and answer["mode"] == "extractive"
+    first = answer["citations"][0]
+    assert first["lang"] == "sv" and "ambassaden i Storbritannien" in first["quote"]
+    assert "[1]" in answer["answer"]
+
+
+@pytest.mark.model
+def test_api_search_with_language_filter(served: str) -> None:
+    from gradio_client import Client
+
+    client = Client(served, verbose=False)
+    result = client.predict("Hiroshima AI process", 4, ["nl"], api_name="/search")
+    assert result["hits"] and all(h["lang"] == "nl" for h in result["hits"])
