@@ -15,10 +15,9 @@ import time
 from pathlib import Path
 
 PAIRS = [
-    ("en", ["en"]), ("sv", ["sv"]), ("nl", ["nl"]), ("zh", ["zh"]), ("de", ["de"]),
+    ("en", ["en"]), ("sv", ["sv"]), ("nl", ["nl"]), ("zh", ["zh"]),
     ("sv", ["en"]), ("nl", ["en"]), ("en", ["sv"]), ("en", ["nl"]), ("zh", ["en"]), ("en", ["zh"]),
-    ("de", ["en"]), ("en", ["en", "nl", "sv", "de", "zh"]), ("sv", ["en", "nl", "sv", "de", "zh"]),
-    ("zh", ["en", "nl", "sv", "de", "zh"]),
+    ("en", ["en", "nl", "sv", "de", "zh"]),
 ]  # fmt: skip
 MODES = {
     # The plain baseline: chunk vectors only, no language centering, no sentences, no BM25.
@@ -41,11 +40,14 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=Path("../shared/data/xquad-dev"))
     ap.add_argument("--out", type=Path, default=Path("bench/results/xquad.json"))
+    ap.add_argument("--only", nargs="*", help="pairs to run, e.g. sv→en en→zh (default: all)")
     args = ap.parse_args()
     results = []
     t0 = time.time()
     for q, corpus in PAIRS:
         row = {"pair": f"{q}→{'+'.join(corpus)}"}
+        if args.only and row["pair"] not in args.only:
+            continue
         for mode, env in MODES.items():
             row[mode] = run(args.data, q, corpus, env)
         results.append(row)

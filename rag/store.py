@@ -53,14 +53,15 @@ README_TEXT = """# index/
 Built by `rag ingest` from `corpus/`; not committed (only this README is). Delete the folder, or run
 `rag ingest --rebuild`, to build it from scratch.
 
-- `manifest.json`: schema version, embedding model and dimension, chunking settings, the sha256 of
-  every source file, counts, build time, govrag version and checksums of the two files below.
+- `manifest.json`: schema version, embedding model and dimension, index settings (chunking,
+  centering), the sha256 of every source file (with its metadata), counts, build time, govrag
+  version and checksums of the files below.
 - `vectors.faiss`: the FAISS vector index; vector ids are the row ids of the chunk table.
 - `sentences.faiss`: vectors of the sentences inside chunks (ids: rows of the `sentences` table),
   used to rescore passages by their best sentence and to pick quotes.
-- `chunks.sqlite`: tables `files`, `documents` (metadata and cleaned text) and `chunks`
+- `chunks.sqlite`: tables `files`, `documents` (metadata and cleaned text), `chunks`
   (`chunk_id`, `doc_id`, `start`, `end`, `text`, with `documents.text[start:end] == chunks.text`,
-  and the chunk's BM25 `terms`).
+  and the chunk's BM25 `terms`), `sentences` (`doc_id`, `start`, `end`) and `chunk_sentences`.
 - `lexical.npz` + `lexical_vocab.json`: the BM25 matrix (plain arrays) and its vocabulary.
 
 No pickle is used: a downloaded index cannot run code.
