@@ -40,7 +40,10 @@ def fake_assistant(tmp_path: Path) -> Callable[[Path], Assistant]:
     """An Assistant over a given corpus folder with the deterministic hash embedder."""
 
     def make(corpus: Path, **settings: object) -> Assistant:
-        s = Settings(corpus_dir=corpus, index_dir=tmp_path / "index", model="hash:64", **settings)  # type: ignore[arg-type]
+        s = Settings(
+            corpus_dir=corpus, index_dir=tmp_path / "index", model="hash:64",
+            cache_dir=tmp_path / "cache", **settings,  # type: ignore[arg-type]
+        )  # fmt: skip
         return Assistant(s, HashEmbedder(64))
 
     return make

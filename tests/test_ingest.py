@@ -51,7 +51,9 @@ def corpus(make_corpus: Callable[..., Path]) -> Path:
 
 @pytest.fixture
 def assistant(corpus: Path, tmp_path: Path) -> Assistant:
-    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index", model="hash:64")
+    settings = Settings(
+        corpus_dir=corpus, index_dir=tmp_path / "index", model="hash:64", cache_dir=tmp_path / "c"
+    )
     return Assistant(settings, CountingEmbedder())
 
 

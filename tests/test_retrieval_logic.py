@@ -113,7 +113,11 @@ def test_cli_eval_on_a_tiny_beir_folder(tmp_path: Path) -> None:
         "\n".join(json.dumps({"_id": i, "text": t}) for i, t in queries)
     )
     (data / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\nq1\tp1\t1\nq2\tp2\t1\n")
-    env = {"RAG_MODEL": "hash:64", "RAG_INDEX_DIR": str(tmp_path / "unused")}
+    env = {
+        "RAG_MODEL": "hash:64",
+        "RAG_INDEX_DIR": str(tmp_path / "unused"),
+        "RAG_CACHE_DIR": str(tmp_path / "c"),
+    }
     out = CliRunner().invoke(
         main,
         ["eval", "--data", str(data), "--queries-lang", "en", "--corpus-lang", "en", "--json"],
