@@ -138,3 +138,20 @@ def test_cli_eval_on_a_tiny_beir_folder(tmp_path: Path) -> None:
 def test_cli_eval_needs_a_source() -> None:
     out = CliRunner().invoke(main, ["eval"])
     assert out.exit_code == 2 and "either --data" in out.output
+
+
+def test_langchain_retriever_returns_documents_with_hit_metadata(
+    make_corpus: Callable[..., Path], fake_assistant: Callable[..., object]
+) -> None:
+    from rag.langchain_retriever import GovragRetriever
+
+    corpus = make_corpus(
+        {"a.txt": "Audit rules for AI systems are strict.", "b.txt": "Rockets need fuel."}
+    )
+    assistant = fake_assistant(corpus)
+    assistant.ingest()  # type: ignore[attr-defined]
+    docs = GovragRetriever(assistant=assistant, k=1).invoke("audit rules AI")
+    assert len(docs) == 1 and docs[0].page_content == "Audit rules for AI systems are strict."
+    meta = docs[0].metadata
+    assert meta["doc_id"] == "a" and meta["chunk_id"] == "a#0" and meta["rank"] == 1
+    assert {"score", "title", "lang", "source", "date", "start", "end"} <= set(meta)
