@@ -77,7 +77,7 @@ class AnswerConfig:
     passages: int = 6  # top passages whose sentences compete as evidence
     max_quotes: int = 4
     margin: float = 0.04  # a quote must score within this of the best one
-    min_score: float = 0.45  # below this best evidence score the answer abstains
+    min_score: float = 0.47  # below this best evidence score the answer abstains
     duplicate_cos: float = 0.95  # sentences this similar to a chosen one are dropped
     name_weight: float = 0.05  # bonus for covering the question's names/numbers/acronyms
     passage_weight: float = 0.5  # share of the passage's fused score added to a sentence's
