@@ -313,6 +313,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             results = gr.Dataframe(
                 headers=["rank", "score", "title", "lang", "date", "passage"],
                 datatype=["number", "number", "html", "str", "str", "html"],
+                column_widths=["5%", "7%", "22%", "6%", "10%", "50%"],
                 interactive=False, wrap=True, elem_id="results",
             )  # fmt: skip
             search_state = gr.State({})
@@ -335,6 +336,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                 headers=DOC_HEADERS,
                 interactive=False,
                 wrap=True,
+                column_widths=["20%", "32%", "5%", "15%", "9%", "6%", "9%", "4%"],
             )
             gr.Markdown(
                 "Add documents (.txt, .md, .html, .pdf, .docx; at most "
@@ -347,7 +349,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                 )
                 with gr.Column():
                     add_btn = gr.Button("Add and re-index", variant="primary")
-                    to_remove = gr.Dropdown(file_choices(), label="Remove a file")
+                    to_remove = gr.Dropdown(file_choices(), value=None, label="Remove a file")
                     rm_btn = gr.Button("Remove and re-index", variant="stop")
             corpus_log = gr.Textbox(label="Log", lines=4, interactive=False)
             add_btn.click(upload, files, [corpus_log, docs_table, to_remove, status_md],
