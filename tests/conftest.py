@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,21 @@ def real_assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
     report = assistant.ingest()
     assert report.skipped == (), report.skipped
     return assistant
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def served(real_assistant: Assistant) -> Iterator[str]:
+    """The app on a free loopback port, serving the real index (one server per test session)."""
+    from rag.ui import build_app, launch
+
+    port = _free_port()
+    app = build_app(real_assistant)
+    launch(app, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    app.close()

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from rag.corpus import LoadError, remove_file, safe_name, save_upload
 from rag.pipeline import Assistant
 from rag.types import Answer, Citation
-from rag.ui import answer_markdown, build_app, highlight, md_escape, sources_html
+from rag.ui import answer_markdown, highlight, md_escape, sources_html
 
 HOSTILE = '<script>alert(1)</script> <img src=x onerror="alert(2)"> [x](javascript:alert(3))'
 
@@ -78,23 +77,6 @@ def test_upload_rules(tmp_path: Path) -> None:
         remove_file(corpus, "../x.txt")
     remove_file(corpus, "uploads/note.txt")
     assert not (corpus / "uploads/note.txt").exists()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def served(real_assistant: Assistant) -> Iterator[str]:
-    port = _free_port()
-    app = build_app(real_assistant)
-    app.queue(default_concurrency_limit=4).launch(
-        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True
-    )
-    yield f"http://127.0.0.1:{port}/"
-    app.close()
 
 
 @pytest.mark.model
