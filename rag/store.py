@@ -18,7 +18,6 @@ between the renames). Writers are serialised by a lock file next to the folder.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -37,6 +36,7 @@ import numpy as np
 from filelock import FileLock
 
 from rag import __version__
+from rag.corpus import file_sha256
 from rag.lexical import LEXICAL_NPZ, LEXICAL_VOCAB, LexicalIndex
 from rag.types import Chunk, Document
 
@@ -92,12 +92,11 @@ class IndexError_(Exception):
     """The index folder is missing, from another model/schema, or damaged. Message says the fix."""
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+def _read_faiss(path: Path) -> faiss.Index:
+    try:
+        return faiss.read_index(str(path))
+    except RuntimeError as exc:
+        raise IndexError_(f"{path} is unreadable: run `rag ingest --rebuild`") from exc
 
 
 def _old(index_dir: Path) -> Path:
@@ -172,23 +171,13 @@ class IndexReader:
         if verify:
             for name, digest in self.manifest.get("checksums", {}).items():
                 path = index_dir / name
-                if not path.exists() or _sha256(path) != digest:
+                if not path.exists() or file_sha256(path) != digest:
                     raise IndexError_(
                         f"index file {path} is missing or does not match its checksum in "
                         f"{MANIFEST} (damaged or edited): run `rag ingest --rebuild`"
                     )
-        try:
-            self.vectors = faiss.read_index(str(index_dir / VECTORS))
-        except RuntimeError as exc:
-            raise IndexError_(
-                f"{index_dir / VECTORS} is unreadable: run `rag ingest --rebuild`"
-            ) from exc
-        try:
-            self.sentence_vectors = faiss.read_index(str(index_dir / SENTENCES))
-        except RuntimeError as exc:
-            raise IndexError_(
-                f"{index_dir / SENTENCES} is unreadable: run `rag ingest --rebuild`"
-            ) from exc
+        self.vectors = _read_faiss(index_dir / VECTORS)
+        self.sentence_vectors = _read_faiss(index_dir / SENTENCES)
         try:
             self.lexical = LexicalIndex.load(index_dir)
         except (OSError, ValueError, KeyError) as exc:
@@ -474,7 +463,7 @@ class IndexWriter:
             "files": files,
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             **extra,
-            "checksums": {name: _sha256(self.tmp / name) for name in DATA_FILES},
+            "checksums": {name: file_sha256(self.tmp / name) for name in DATA_FILES},
         }
         tmp_manifest = self.tmp / (MANIFEST + ".part")
         tmp_manifest.write_text(
