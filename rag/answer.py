@@ -122,7 +122,12 @@ class ExtractiveAnswerer:
         self.config = config or AnswerConfig()
 
     def evidence(
-        self, question: str, query_vec: np.ndarray, ranked: list[tuple[int, float]], hits: list[Hit]
+        self,
+        question: str,
+        question_lang: str,
+        query_vec: np.ndarray,
+        ranked: list[tuple[int, float]],
+        hits: list[Hit],
     ) -> list[Evidence]:
         """Sentences of the top passages (vectors from the index), scored and sorted best first.
 
@@ -132,8 +137,7 @@ class ExtractiveAnswerer:
         rows = [r for r, _ in ranked[: cfg.passages]]
         by_row = dict(zip(rows, hits, strict=False))
         sentences = self.retriever.sentence_scores(query_vec, rows)
-        qlang = detect_language(question)
-        names = {t for t in tokenize(question, qlang) if t.startswith("#")}
+        names = {t for t in tokenize(question, question_lang) if t.startswith("#")}
         best_passage = max((h.score for h in hits[: cfg.passages]), default=0.0)
         seen: set[tuple[str, int, int]] = set()
         out = []
@@ -191,7 +195,7 @@ class ExtractiveAnswerer:
         ranked = self.retriever.rank(query, raw, query_lang, k, filters or Filters())
         hits = self.retriever.hits(ranked)
         qvec = self.retriever.query_vector(raw, query_lang)
-        evidence = self.evidence(query, qvec, ranked, hits)
+        evidence = self.evidence(query, query_lang, qvec, ranked, hits)
         if not evidence or evidence[0].score < self.config.min_score:
             return Answer(
                 question=question, question_lang=lang, answer=abstain_message(lang),

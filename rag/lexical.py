@@ -132,7 +132,6 @@ class LexicalIndex:
         self.matrix = matrix  # (n_chunks, n_terms) BM25 weights
         self.rows = rows
         self.vocab = vocab
-        self._pos = {int(r): i for i, r in enumerate(rows)}
 
     @classmethod
     def build(cls, items: Iterable[tuple[int, str]]) -> LexicalIndex:
@@ -177,9 +176,6 @@ class LexicalIndex:
         q = np.bincount(ids, minlength=self.matrix.shape[1]).astype(np.float32)
         cols = np.nonzero(q)[0]
         return np.asarray(self.matrix[:, cols] @ q[cols]).ravel()
-
-    def position(self, row: int) -> int | None:
-        return self._pos.get(int(row))
 
     def save(self, folder: Path) -> None:
         m = self.matrix

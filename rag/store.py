@@ -164,7 +164,8 @@ class IndexReader:
     """A loaded, verified index. Thread-safe for concurrent searches."""
 
     def __init__(self, index_dir: Path, *, model: str, dim: int | None = None, verify: bool = True):
-        recover(index_dir) if not (index_dir / MANIFEST).exists() else None
+        if not (index_dir / MANIFEST).exists():
+            recover(index_dir)
         self.dir = index_dir
         self.manifest = read_manifest(index_dir)
         check_compatible(self.manifest, model, dim, index_dir)
@@ -216,12 +217,6 @@ class IndexReader:
     @property
     def size(self) -> int:
         return int(self.vectors.ntotal)
-
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Inner-product top-k: (scores, row ids), -1 where fewer than k exist."""
-        k = max(1, min(k, self.size))
-        scores, ids = self.vectors.search(np.ascontiguousarray(queries, dtype=np.float32), k)
-        return scores, ids
 
     def lang_of(self, rows: np.ndarray) -> list[str]:
         """Document language of each chunk row id."""
