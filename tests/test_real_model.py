@@ -28,6 +28,25 @@ HIT_KEYS = {
     "start",
     "end",
 }
+ANSWER_KEYS = {"question", "question_lang", "answer", "abstained", "mode", "citations", "closest"}
+CITATION_KEYS = {
+    "n",
+    "doc_id",
+    "chunk_id",
+    "title",
+    "lang",
+    "source",
+    "date",
+    "quote",
+    "start",
+    "end",
+}
+
+
+def _env(assistant: Assistant) -> dict[str, str]:
+    """Point the CLI at the session's index."""
+    s = assistant.settings
+    return {"RAG_CORPUS_DIR": str(s.corpus_dir), "RAG_INDEX_DIR": str(s.index_dir)}
 
 
 def _rows(assistant: Assistant) -> list[tuple[str, str, int, int, str, str]]:
@@ -94,8 +113,7 @@ def test_dutch_question_finds_chinese_regulation(real_assistant: Assistant) -> N
 
 
 def test_cli_search_json_contract(real_assistant: Assistant) -> None:
-    s = real_assistant.settings
-    env = {"RAG_CORPUS_DIR": str(s.corpus_dir), "RAG_INDEX_DIR": str(s.index_dir)}
+    env = _env(real_assistant)
     out = CliRunner().invoke(
         main, ["search", "licensing of generative AI models", "-k", "4", "--json"], env=env
     )
@@ -111,16 +129,14 @@ def test_cli_search_json_contract(real_assistant: Assistant) -> None:
 
 
 def test_cli_search_readable_and_filtered(real_assistant: Assistant) -> None:
-    s = real_assistant.settings
-    env = {"RAG_CORPUS_DIR": str(s.corpus_dir), "RAG_INDEX_DIR": str(s.index_dir)}
+    env = _env(real_assistant)
     out = CliRunner().invoke(main, ["search", "G7 Hiroshima", "--lang", "nl", "-k", "2"], env=env)
     assert out.exit_code == 0, out.output
     assert "[1]" in out.output and "000_d6080d44269c3cef#" in out.output and "(nl" in out.output
 
 
 def test_cli_reingest_of_unchanged_corpus_embeds_nothing(real_assistant: Assistant) -> None:
-    s = real_assistant.settings
-    env = {"RAG_CORPUS_DIR": str(s.corpus_dir), "RAG_INDEX_DIR": str(s.index_dir)}
+    env = _env(real_assistant)
     out = CliRunner().invoke(main, ["ingest", "--json"], env=env)
     assert out.exit_code == 0, out.output
     report = json.loads(out.stdout)
@@ -150,32 +166,13 @@ def test_every_citation_is_an_exact_span_over_the_dev_set(real_assistant: Assist
 
 
 def test_cli_ask_json_contract(real_assistant: Assistant) -> None:
-    s = real_assistant.settings
-    env = {"RAG_CORPUS_DIR": str(s.corpus_dir), "RAG_INDEX_DIR": str(s.index_dir)}
+    env = _env(real_assistant)
     out = CliRunner().invoke(
         main, ["ask", "Vad sa den kinesiska ambassaden i Storbritannien?", "--json"], env=env
     )
     assert out.exit_code == 0, out.output
     data = json.loads(out.stdout)
-    assert {
-        "question",
-        "question_lang",
-        "answer",
-        "abstained",
-        "mode",
-        "citations",
-        "closest",
-    } <= set(data)
+    assert set(data) >= ANSWER_KEYS
     assert data["question_lang"] == "sv" and data["mode"] == "extractive"
     for n, c in enumerate(data["citations"], 1):
-        assert c["n"] == n and {
-            "doc_id",
-            "chunk_id",
-            "title",
-            "lang",
-            "source",
-            "date",
-            "quote",
-            "start",
-            "end",
-        } <= set(c)
+        assert c["n"] == n and set(c) >= CITATION_KEYS
