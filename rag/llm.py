@@ -339,7 +339,7 @@ class LLMAnswerer:
         return Answer(
             question=question, question_lang=lang, answer=_renumber(text, rewrite),
             abstained=False, mode="llm", citations=tuple(citations), retrieval_query=query,
-            note=f"Answered by {self.config.label}.",
+            note=f"Written by {self.config.label}; citations checked against the sources.",
         )  # fmt: skip
 
     def _best_sentence(

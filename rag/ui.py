@@ -339,7 +339,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             with gr.Row():
                 query = gr.Textbox(label="Query", scale=5, elem_id="search-query")
                 k = gr.Slider(1, 50, value=10, step=1, label="Passages", scale=2)
-                go = gr.Button("Search", variant="primary", scale=1)
+                go = gr.Button("Search", variant="primary", scale=1, elem_id="search-btn")
             results = gr.Dataframe(
                 headers=["rank", "score", "title", "lang", "date", "passage"],
                 datatype=["number", "number", "html", "str", "str", "html"],
@@ -349,9 +349,9 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             search_state = gr.State({})
             detail = gr.HTML(elem_id="detail")
             with gr.Row():
-                csv_btn = gr.Button("Export CSV")
-                json_btn = gr.Button("Export JSON")
-                download = gr.File(label="Export", interactive=False)
+                csv_btn = gr.Button("Export CSV", elem_id="export-csv")
+                json_btn = gr.Button("Export JSON", elem_id="export-json")
+                download = gr.File(label="Export", interactive=False, elem_id="export-file")
             search_io = ([query, k, *filters], [results, detail, search_state])
             go.click(do_search, *search_io, api_visibility="private")
             query.submit(do_search, *search_io, api_visibility="private")
@@ -375,13 +375,14 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             )
             with gr.Row():
                 files = gr.File(
-                    file_count="multiple", label="Upload", file_types=list(UPLOAD_SUFFIXES)
-                )
+                    file_count="multiple", label="Upload", file_types=list(UPLOAD_SUFFIXES),
+                    elem_id="upload",
+                )  # fmt: skip
                 with gr.Column():
-                    add_btn = gr.Button("Add and re-index", variant="primary")
+                    add_btn = gr.Button("Add and re-index", variant="primary", elem_id="add-btn")
                     to_remove = gr.Dropdown(file_choices(), value=None, label="Remove a file")
                     rm_btn = gr.Button("Remove and re-index", variant="stop")
-            corpus_log = gr.Textbox(label="Log", lines=4, interactive=False)
+            corpus_log = gr.Textbox(label="Log", lines=4, interactive=False, elem_id="corpus-log")
             add_btn.click(upload, files, [corpus_log, docs_table, to_remove, status_md],
                           api_visibility="private", concurrency_id="index")  # fmt: skip
             rm_btn.click(remove, to_remove, [corpus_log, docs_table, to_remove, status_md],

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from rag.config import Settings
-from rag.embeddings import HashEmbedder
+from rag.embeddings import Embedder, HashEmbedder, make_embedder
 from rag.pipeline import Assistant
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,18 +51,25 @@ def fake_assistant(tmp_path: Path) -> Callable[[Path], Assistant]:
 
 
 @pytest.fixture(scope="session")
-def real_assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
+def real_embedder() -> Embedder:
+    """The real default model, loaded once per test session."""
+    settings = Settings.from_env()
+    return make_embedder(settings.model, cache_dir=settings.cache_dir)
+
+
+@pytest.fixture(scope="session")
+def real_assistant(tmp_path_factory: pytest.TempPathFactory, real_embedder: Embedder) -> Assistant:
     """The real default model over a copy of the shipped corpus, ingested once per test session."""
     corpus = tmp_path_factory.mktemp("shipped") / "corpus"
     shutil.copytree(SHIPPED_CORPUS, corpus)
     settings = Settings.from_env(corpus_dir=corpus, index_dir=corpus.parent / "index")
-    assistant = Assistant(settings)
+    assistant = Assistant(settings, real_embedder)
     report = assistant.ingest()
     assert report.skipped == (), report.skipped
     return assistant
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -73,7 +80,7 @@ def served(real_assistant: Assistant) -> Iterator[str]:
     """The app on a free loopback port, serving the real index (one server per test session)."""
     from rag.ui import build_app, launch
 
-    port = _free_port()
+    port = free_port()
     app = build_app(real_assistant)
     launch(app, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
     yield f"http://127.0.0.1:{port}/"

@@ -280,7 +280,7 @@ def test_openai_compatible_server_good_answer(llm_assistant: Callable[[Any], Ass
         assistant = _http_assistant(llm_assistant, stub.base_url)
         answer = assistant.ask("What fines does the AI Act set?")
     assert answer.mode == "llm", answer.note
-    assert answer.note == "Answered by openai:stub-model."
+    assert answer.note.startswith("Written by openai:stub-model;")
     assert len(stub.requests) == 1 and stub.requests[0]["model"] == "stub-model"
     assert stub.requests[0]["temperature"] == 0
     _assert_exact(assistant, answer)
