@@ -297,6 +297,13 @@ def ask(question: str, history_file: Path | None, as_json: bool, llm: str | None
 )
 @click.option("-k", "k", type=click.IntRange(1, 100), default=10, show_default=True)
 @click.option(
+    "--answers",
+    is_flag=True,
+    help="With --devset: run `rag ask` on every question and report abstention precision/recall, "
+    "gold passages among the citations and exact quotes (instead of retrieval metrics).",
+)
+@_llm_options
+@click.option(
     "--retrieval",
     type=click.Choice(["hybrid", "dense"]),
     default=None,
@@ -305,23 +312,41 @@ def ask(question: str, history_file: Path | None, as_json: bool, llm: str | None
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @_common
 def eval_(data_dir: Path | None, queries_lang: str | None, corpus_langs: tuple[str, ...],
-          devset: Path | None, k: int, retrieval: str | None, as_json: bool,
-          corpus_dir: Path | None, index_dir: Path | None, model: str | None) -> None:  # fmt: skip
+          devset: Path | None, k: int, answers: bool, llm: str | None, llm_base_url: str | None,
+          retrieval: str | None, as_json: bool, corpus_dir: Path | None, index_dir: Path | None,
+          model: str | None) -> None:  # fmt: skip
     """Measure retrieval: R@1/5/10, MRR@10, nDCG@10 on a BEIR folder or a dev set.
 
     \b
     rag eval --data ../shared/data/xquad-dev --queries-lang sv --corpus-lang en
     rag eval --devset tests/data/devset.jsonl
+    rag eval --devset tests/data/devset.jsonl --answers
     """
-    from rag.evaluate import evaluate_beir, evaluate_devset, load_devset
+    from rag.evaluate import evaluate_answers, evaluate_beir, evaluate_devset, load_devset
     from rag.pipeline import Assistant
 
     if (data_dir is None) == (devset is None):
         raise click.UsageError("give either --data (with --queries-lang/--corpus-lang) or --devset")
+    if answers and devset is None:
+        raise click.UsageError("--answers needs --devset")
     settings = Settings.from_env(
-        corpus_dir=corpus_dir, index_dir=index_dir, model=model, retrieval=retrieval
-    )
+        corpus_dir=corpus_dir, index_dir=index_dir, model=model, retrieval=retrieval, llm=llm,
+        llm_base_url=llm_base_url,
+    )  # fmt: skip
     assistant = Assistant(settings)
+    if answers:
+        assert devset is not None
+        result = evaluate_answers(
+            assistant.ask, assistant.retriever.index, load_devset(devset)
+        ).to_json()
+        if as_json:
+            click.echo(json.dumps(result))
+            return
+        mode = f"LLM {settings.llm}" if settings.llm else "extractive"
+        click.echo(f"answers on dev set {devset.name} ({mode})")
+        for key, value in result.items():
+            click.echo(f"  {key:26} {value}")
+        return
     if data_dir is not None:
         if not queries_lang or not corpus_langs:
             raise click.UsageError("--data needs --queries-lang and at least one --corpus-lang")

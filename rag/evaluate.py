@@ -201,3 +201,78 @@ def evaluate_devset(retriever: Retriever, questions: Sequence[DevQuestion], k: i
         chunks = retriever.index.chunks(r for r, _ in ranked)
         rankings.append([chunk_is_gold(q, chunks[r].doc_id, chunks[r].text) for r, _ in ranked])
     return compute_metrics(rankings, [1] * len(qs))
+
+
+@dataclass(frozen=True)
+class AnswerMetrics:
+    """Answers on a dev set: abstention as a classifier, gold passages among the citations."""
+
+    answerable: int
+    unanswerable: int
+    answered_answerable: int  # answerable questions that got an answer
+    abstained_unanswerable: int  # unanswerable questions that abstained
+    gold_cited: int  # answerable questions with a citation inside a gold passage
+    citations: int
+    exact_quotes: int  # citations with quote == document.text[start:end]
+
+    def to_json(self) -> dict[str, float | int]:
+        abstained = self.abstained_unanswerable + (self.answerable - self.answered_answerable)
+        return {
+            "answerable": self.answerable,
+            "unanswerable": self.unanswerable,
+            "answered_rate": _ratio(self.answered_answerable, self.answerable),
+            "abstain_rate_unanswerable": _ratio(self.abstained_unanswerable, self.unanswerable),
+            "abstain_precision": _ratio(self.abstained_unanswerable, abstained),
+            "abstain_recall": _ratio(self.abstained_unanswerable, self.unanswerable),
+            "gold_cited_rate": _ratio(self.gold_cited, self.answerable),
+            "exact_quote_rate": _ratio(self.exact_quotes, self.citations),
+            "citations": self.citations,
+        }
+
+
+def _ratio(a: int, b: int) -> float:
+    return round(a / b, 4) if b else 0.0
+
+
+def quote_is_gold(q: DevQuestion, doc_id: str, text: str, start: int, end: int) -> bool:
+    """``text[start:end]`` lies in the paragraph of a gold document that holds a gold phrase."""
+    for gold_doc, phrase in q.gold:
+        if gold_doc != doc_id:
+            continue
+        at = text.find(phrase)
+        while at >= 0:
+            lo = text.rfind("\n\n", 0, at) + 1
+            hi = text.find("\n\n", at + len(phrase))
+            hi = len(text) if hi < 0 else hi
+            if start < hi and end > lo:
+                return True
+            at = text.find(phrase, at + 1)
+    return False
+
+
+def evaluate_answers(ask: Any, index: Any, questions: Sequence[DevQuestion]) -> AnswerMetrics:
+    """Run ``ask(question) -> Answer`` on every dev question and score abstention and citations.
+
+    A citation counts as gold when its quote lies in the paragraph of a gold document that holds
+    the gold phrase (see :func:`quote_is_gold`).
+    """
+    answered = abstained = gold = n_cit = exact = 0
+    for q in questions:
+        answer = ask(q.question)
+        if answer.abstained:
+            abstained += not q.answerable
+            continue
+        answered += q.answerable
+        docs = index.documents({c.doc_id for c in answer.citations}, with_text=True)
+        hit = False
+        for c in answer.citations:
+            text = docs[c.doc_id].text
+            n_cit += 1
+            exact += text[c.start : c.end] == c.quote
+            hit = hit or quote_is_gold(q, c.doc_id, text, c.start, c.end)
+        gold += q.answerable and hit
+    n_ans = sum(q.answerable for q in questions)
+    return AnswerMetrics(
+        answerable=n_ans, unanswerable=len(questions) - n_ans, answered_answerable=answered,
+        abstained_unanswerable=abstained, gold_cited=gold, citations=n_cit, exact_quotes=exact,
+    )  # fmt: skip
