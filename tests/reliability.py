@@ -97,3 +97,11 @@ def answers(assistant: Assistant, queries: list[str]) -> list[Any]:
         out.append(assistant.search(q, k=5).to_json())
         out.append(assistant.ask(q).to_json())
     return out
+
+
+QUERIES_EN = [
+    "audit penalty regulator",
+    "export control chip",
+    "privacy data court",
+    "safety testing",
+]

@@ -22,9 +22,17 @@ from typing import Any
 import pytest
 
 from rag import store
-from tests.reliability import answers, cli_env, fake_assistant, rag_cmd, run_rag, write_text_corpus
+from tests.reliability import (
+    QUERIES_EN,
+    answers,
+    cli_env,
+    fake_assistant,
+    rag_cmd,
+    run_rag,
+    write_text_corpus,
+)
 
-QUERIES = ["audit penalty regulator", "export control chip", "privacy data court", "safety testing"]
+QUERIES = QUERIES_EN
 RANDOM_KILLS = 4
 # Kill points random times rarely hit: when embedding starts, between the FAISS writes of the
 # commit, before each of its three renames, and after the swap (before the old copy is deleted).
