@@ -420,7 +420,7 @@ def safe_name(name: str) -> str:
     stem, dot, suffix = base.rpartition(".")
     if not dot:
         stem, suffix = base, ""
-    stem = re.sub(r"[^\w\-]+", "_", stem, flags=re.UNICODE).strip("._") or "upload"
+    stem = re.sub(r"[^\w\-]+", "_", stem, flags=re.UNICODE).strip("._-") or "upload"
     suffix = re.sub(r"[^A-Za-z0-9]", "", suffix).lower()
     return f"{stem[:100]}.{suffix}" if suffix else stem[:100]
 
@@ -442,16 +442,24 @@ def save_upload(corpus_dir: Path, src: Path, original_name: str, max_mb: float) 
     size = src.stat().st_size
     if size > max_mb * 1024 * 1024:
         raise LoadError(f"{original_name}: {size / 1e6:.1f} MB is over the {max_mb:g} MB limit")
+    if is_ignored(Path(UPLOAD_DIR) / name):  # "README.md" would be saved but never indexed
+        name = f"upload_{name}"
     folder = corpus_dir / UPLOAD_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / name
-    n = 1
-    while target.exists():
-        target = folder / f"{Path(name).stem}-{n}{suffix}"
-        n += 1
-    with src.open("rb") as fin, open(target, "xb") as fout:
-        shutil.copyfileobj(fin, fout)
-    return target.relative_to(corpus_dir).as_posix()
+    for n in range(100_000):
+        target = folder / (name if n == 0 else f"{Path(name).stem}-{n}{suffix}")
+        try:  # "x" mode: another upload of the same name at the same moment gets the next one
+            fout = open(target, "xb")  # noqa: SIM115
+        except FileExistsError:
+            continue
+        try:
+            with src.open("rb") as fin, fout:
+                shutil.copyfileobj(fin, fout)
+        except BaseException:
+            target.unlink(missing_ok=True)  # no half-copied file left in the corpus
+            raise
+        return target.relative_to(corpus_dir).as_posix()
+    raise LoadError(f"{original_name}: too many files named {name} in {folder}")
 
 
 def remove_file(corpus_dir: Path, rel: str) -> None:
