@@ -59,6 +59,7 @@ class LoadReport:
     upload_seconds: float = 0.0
     upload_log: str = ""
     uploaded_doc_found: bool = False
+    connect_retries: int = 0  # setting up the clients, before the clock starts
 
     @property
     def ok(self) -> bool:
@@ -108,21 +109,26 @@ def _check(doc_texts: DocTexts, kind: str, item: dict[str, Any], quote_key: str)
     return ""
 
 
-def _client_loop(url: str, questions: list[str], seed: int, start: threading.Barrier,
-                 stop_at: list[float], doc_texts: DocTexts, out: dict[str, Any],
-                 lock: threading.Lock) -> None:  # fmt: skip
+def connect(url: str, report: LoadReport, attempts: int = 5) -> Any:
+    """A gradio_client Client; setting one up is not part of the load, so retry a busy server."""
     from gradio_client import Client
 
+    for attempt in range(attempts):
+        try:
+            return Client(url, verbose=False)
+        except Exception:
+            if attempt == attempts - 1:
+                raise
+            report.connect_retries += 1
+            time.sleep(1.0 + attempt)
+    raise AssertionError("unreachable")
+
+
+def _client_loop(client: Any, questions: list[str], seed: int, start: threading.Barrier,
+                 stop_at: list[float], doc_texts: DocTexts, out: dict[str, Any],
+                 lock: threading.Lock) -> None:  # fmt: skip
     rng = random.Random(seed)
-    client = None
-    try:
-        client = Client(url, verbose=False)
-    except Exception as exc:
-        with lock:
-            out["errors"].append(f"client {seed}: could not connect ({exc})")
     start.wait()
-    if client is None:
-        return
     while time.perf_counter() < stop_at[0]:
         q = rng.choice(questions)
         kind = "ask" if rng.random() < 0.5 else "search"
@@ -212,17 +218,18 @@ def run_load(url: str, index_dir: Path, *, clients: int = 50, seconds: float = 6
     lock = threading.Lock()
     start = threading.Barrier(clients + 1)
     stop_at = [float("inf")]
+    report = LoadReport(clients=clients, seconds=seconds)
+    sessions = [connect(url, report) for _ in range(clients)]  # one connection per user
     threads = [
         threading.Thread(target=_client_loop, daemon=True,
-                         args=(url, questions, seed + i, start, stop_at, doc_texts, out, lock))
-        for i in range(clients)
+                         args=(c, questions, seed + i, start, stop_at, doc_texts, out, lock))
+        for i, c in enumerate(sessions)
     ]  # fmt: skip
     for t in threads:
         t.start()
     start.wait()  # every client connected: the clock starts now
     t0 = time.perf_counter()
     stop_at[0] = t0 + seconds
-    report = LoadReport(clients=clients, seconds=seconds)
     if upload:
         time.sleep(seconds / 2)
         tmp = Path(tempfile.mkdtemp(prefix="govrag-load-"))
