@@ -32,7 +32,9 @@ def hostile_url(
     root = tmp_path_factory.mktemp("hostile-app")
     corpus = root / "corpus"
     corpus.mkdir()
-    (corpus / "evil.md").write_text(HOSTILE_DOC, encoding="utf-8")
+    # The 120,000-character line is left short here: embedding it with the real model takes minutes.
+    doc = HOSTILE_DOC.replace("audit-" * 20_000, "audit-" * 300)
+    (corpus / "evil.md").write_text(doc, encoding="utf-8")
     (corpus / "plain.txt").write_text(
         "Rules for AI audits: every provider files an audit report with the registry each year.",
         encoding="utf-8",
