@@ -74,6 +74,22 @@ def _filter_options(func: F) -> F:
     return func
 
 
+def _llm_options(func: F) -> F:
+    """--llm/--llm-base-url for the commands that answer (ask, serve)."""
+    func = click.option(
+        "--llm-base-url",
+        default=None,
+        help="Server of the LLM, e.g. http://localhost:11434 (Ollama) or an OpenAI-compatible "
+        "http://host:8000/v1 [env RAG_LLM_BASE_URL]",
+    )(func)
+    return click.option(
+        "--llm",
+        default=None,
+        help="Answer with this chat model, as provider:model (e.g. ollama:llama3.1, "
+        "openai:gpt-4o-mini) [env RAG_LLM; default: extractive answers only]",
+    )(func)
+
+
 def _filters(kw: dict[str, Any]) -> Filters:
     return Filters(
         langs=tuple(kw.pop("langs")), docs=tuple(kw.pop("docs")), sources=tuple(kw.pop("sources")),
@@ -215,14 +231,34 @@ def _read_history(path: Path | None) -> list[tuple[str, str]]:
               help='Earlier turns as JSON: [{"question": …, "answer": …}, …]. A short follow-up '
               "is resolved against the last question.")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (see README).")
+@_llm_options
+@click.option(
+    "--extractive",
+    is_flag=True,
+    help="Quote the sources without the LLM even when one is configured.",
+)
 @_common
-def ask(question: str, history_file: Path | None, as_json: bool, corpus_dir: Path | None,
+def ask(question: str, history_file: Path | None, as_json: bool, llm: str | None,
+        llm_base_url: str | None, extractive: bool, corpus_dir: Path | None,
         index_dir: Path | None, model: str | None, **kw: Any) -> None:  # fmt: skip
-    """Answer QUESTION with verbatim, cited quotes from the corpus (or say it cannot)."""
+    """Answer QUESTION with verbatim, cited quotes from the corpus (or say it cannot).
+
+    With an LLM configured (--llm or RAG_LLM) the answer is written by the model, checked
+    (every [n] exists, every sentence cited, quotes present in their source) and replaced by
+    the extractive answer when a check fails or the model cannot be reached.
+    """
     from rag.pipeline import Assistant
 
-    assistant = Assistant(_settings(corpus_dir, index_dir, model))
-    answer = assistant.ask(question, history=_read_history(history_file), filters=_filters(kw))
+    settings = Settings.from_env(
+        corpus_dir=corpus_dir, index_dir=index_dir, model=model, llm=llm, llm_base_url=llm_base_url
+    )
+    assistant = Assistant(settings)
+    answer = assistant.ask(
+        question,
+        history=_read_history(history_file),
+        filters=_filters(kw),
+        mode="extractive" if extractive else None,
+    )
     if as_json:
         click.echo(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
         return
@@ -307,14 +343,17 @@ def eval_(data_dir: Path | None, queries_lang: str | None, corpus_langs: tuple[s
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", type=int, default=7860, show_default=True, help="Port to listen on.")
+@_llm_options
 @_common
-def serve(host: str, port: int, corpus_dir: Path | None, index_dir: Path | None,
-          model: str | None) -> None:  # fmt: skip
+def serve(host: str, port: int, llm: str | None, llm_base_url: str | None,
+          corpus_dir: Path | None, index_dir: Path | None, model: str | None) -> None:  # fmt: skip
     """Start the chat app (builds the index from the corpus first if there is none)."""
     from rag.pipeline import Assistant
     from rag.ui import build_app, launch
 
-    settings = _settings(corpus_dir, index_dir, model)
+    settings = Settings.from_env(
+        corpus_dir=corpus_dir, index_dir=index_dir, model=model, llm=llm, llm_base_url=llm_base_url
+    )
     assistant = Assistant(settings)
     if not assistant.has_index():
         click.echo(f"No index in {settings.index_dir}: building it from {settings.corpus_dir} "

@@ -41,6 +41,12 @@ class Settings:
     centering: float = 0.8  # share of the language mean taken out of vectors; 0 = off
     max_file_mb: float = 20.0
     max_upload_mb: float = 20.0
+    # Optional LLM answers (see README "LLM mode"): a model in init_chat_model form, e.g.
+    # "ollama:llama3.1" or "openai:gpt-4o-mini"; empty = extractive answers only.
+    llm: str = ""
+    llm_base_url: str = ""  # e.g. http://localhost:11434 (Ollama) or http://host:8000/v1
+    llm_api_key: str = field(default="", repr=False)
+    llm_timeout: float = 60.0
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 16 or self.chunk_tokens > 510:
@@ -60,6 +66,12 @@ class Settings:
             raise ValueError(f"top_k must be > 0, got {self.top_k}")
         if self.max_upload_mb <= 0:
             raise ValueError(f"max_upload_mb must be > 0, got {self.max_upload_mb}")
+        if self.llm and ":" not in self.llm:
+            raise ValueError(
+                f"llm must be 'provider:model' (e.g. 'ollama:llama3.1'), got {self.llm!r}"
+            )
+        if self.llm_timeout <= 0:
+            raise ValueError(f"llm_timeout must be > 0, got {self.llm_timeout}")
         if self.max_file_mb <= 0:
             raise ValueError(f"max_file_mb must be > 0, got {self.max_file_mb}")
 
@@ -79,6 +91,10 @@ class Settings:
             "RAG_CENTERING": ("centering", float),
             "RAG_MAX_FILE_MB": ("max_file_mb", float),
             "RAG_MAX_UPLOAD_MB": ("max_upload_mb", float),
+            "RAG_LLM": ("llm", str),
+            "RAG_LLM_BASE_URL": ("llm_base_url", str),
+            "RAG_LLM_API_KEY": ("llm_api_key", str),
+            "RAG_LLM_TIMEOUT": ("llm_timeout", float),
         }
         for var, (name, conv) in mapping.items():
             raw = os.environ.get(var)

@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from rag.config import Settings
 from rag.corpus import LoadError, find_files, iter_documents, read_catalog
 from rag.embeddings import Embedder, make_embedder
 from rag.lexical import terms_to_text, tokenize
+from rag.llm import LLMAnswerer, LLMConfig, LLMError, make_chat_model
 from rag.retrieve import Filters, Fusion, Retriever
 from rag.types import Answer, Chunk, Document, IngestReport, SearchResult, SkippedFile
 
@@ -58,7 +59,10 @@ class Assistant:
         settings: Settings | None = None,
         embedder: Embedder | None = None,
         fusion: Fusion | None = None,
+        chat_model: Any = None,
     ) -> None:
+        """``chat_model``: a LangChain chat model to use for LLM answers instead of building one
+        from ``settings.llm`` (tests pass a fake one)."""
         self.settings = settings or Settings.from_env()
         self.fusion = fusion or Fusion(mode=self.settings.retrieval)
         self.embedder: Embedder = embedder or make_embedder(
@@ -70,6 +74,8 @@ class Assistant:
         self._lock = threading.RLock()
         self._answerer: ExtractiveAnswerer | None = None
         self._centering: Centering | None = None
+        self._chat_model = chat_model
+        self._llm_answerer: LLMAnswerer | None = None
 
     # --- index lifecycle ---------------------------------------------------------------------
 
@@ -308,15 +314,53 @@ class Assistant:
                 self._answerer = ExtractiveAnswerer(retriever)
             return self._answerer
 
+    @property
+    def llm_label(self) -> str:
+        """The configured chat model ("" when LLM mode is not configured)."""
+        if self._chat_model is not None:
+            return self.settings.llm or type(self._chat_model).__name__
+        return self.settings.llm
+
+    def _llm(self) -> LLMAnswerer:
+        with self._lock:
+            extractive = self.answerer
+            if self._llm_answerer is None or self._llm_answerer.extractive is not extractive:
+                s = self.settings
+                config = LLMConfig(self.llm_label, s.llm_base_url, s.llm_api_key, s.llm_timeout)
+                if self._chat_model is None:
+                    self._chat_model = make_chat_model(config)
+                self._llm_answerer = LLMAnswerer(extractive, self._chat_model, config)
+            return self._llm_answerer
+
     def ask(
         self,
         question: str,
         *,
         history: Sequence[tuple[str, str]] = (),
         filters: Filters | None = None,
+        mode: str | None = None,
     ) -> Answer:
-        """A cited extractive answer (or an abstention). ``history``: earlier (question, answer)."""
-        return self.answerer.answer(question, history=history, filters=filters)
+        """A cited answer (or an abstention). ``history``: earlier (question, answer) pairs.
+
+        ``mode``: "extractive", "llm", or None for LLM mode when one is configured. An LLM
+        answer that fails its checks, or a model that cannot be reached, falls back to the
+        extractive answer with a ``note`` saying why.
+        """
+        if mode not in (None, "extractive", "llm"):
+            raise ValueError(f"mode must be 'extractive' or 'llm', got {mode!r}")
+        use_llm = mode == "llm" or (mode is None and bool(self.llm_label))
+        if use_llm and not self.llm_label:
+            raise ValueError(
+                "LLM mode is not configured: set RAG_LLM (e.g. ollama:llama3.1) or pass --llm"
+            )
+        if not use_llm:
+            return self.answerer.answer(question, history=history, filters=filters)
+        try:
+            llm = self._llm()
+        except LLMError as exc:
+            answer = self.answerer.answer(question, history=history, filters=filters)
+            return replace(answer, note=f"Extractive answer shown because {exc}.")
+        return llm.answer(question, history=history, filters=filters)
 
     def documents(self) -> list[tuple[Document, int]]:
         """Every indexed document (without text) with its chunk count."""

@@ -82,10 +82,25 @@ def _filters(langs: list[str] | None, sources: list[str] | None, date_from: str,
     )  # fmt: skip
 
 
+_MARKER_MD = re.compile(r"\\\[(\d+)\\\]")  # an escaped [n] in md_escape output
+
+
+def mode_label(answer: Answer) -> str:
+    if answer.mode == "llm":
+        return "LLM"
+    return "extractive (verbatim quotes)"
+
+
 def answer_markdown(answer: Answer) -> str:
-    """The chat message: lead line, then per source its quotes with clickable [n] markers."""
+    """The chat message with clickable [n] markers, then which mode answered and why."""
+    footer = f"_Answered by: {mode_label(answer)}_" + (
+        f" — {md_escape(answer.note)}" if answer.note else ""
+    )
     if answer.abstained:
-        return md_escape(answer.answer)
+        return md_escape(answer.answer) + "\n\n" + footer
+    if answer.mode == "llm":  # the model's prose, each [n] a link to its source card
+        body = _MARKER_MD.sub(r"[\\[\1\\]](#src-\1)", md_escape(answer.answer))
+        return body + "\n\n" + footer
     lead = md_escape(answer.answer.split("\n", 1)[0])
     blocks: dict[str, list[str]] = {}
     heads: dict[str, str] = {}
@@ -94,9 +109,6 @@ def answer_markdown(answer: Answer) -> str:
         heads.setdefault(c.doc_id, f"**{md_escape(c.title)}** ({md_escape(meta)})")
         blocks.setdefault(c.doc_id, []).append(f"“{md_escape(c.quote)}” [\\[{c.n}\\]](#src-{c.n})")
     parts = [lead] + [heads[d] + "  \n" + " … ".join(qs) for d, qs in blocks.items()]
-    footer = f"_answered by: {answer.mode}_" + (
-        f" — {md_escape(answer.note)}" if answer.note else ""
-    )
     return "\n\n".join([*parts, footer])
 
 
@@ -178,6 +190,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         sources: list[str],
         date_from: str,
         date_to: str,
+        use_llm: bool = False,
     ) -> tuple[Any, ...]:
         message = (message or "").strip()
         if not message:
@@ -186,12 +199,18 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             answer = assistant.ask(
                 message, history=[(q, a) for q, a in turns],
                 filters=_filters(langs, sources, date_from, date_to),
+                mode=_mode(use_llm),
             )  # fmt: skip
         except ValueError as exc:
             raise gr.Error(str(exc)) from exc
         chat = [*chat, {"role": "user", "content": md_escape(message)},
                 {"role": "assistant", "content": answer_markdown(answer)}]  # fmt: skip
         return chat, sources_html(assistant, answer), "", [*turns, [message, answer.answer]]
+
+    def _mode(use_llm: bool | None) -> str | None:
+        if not assistant.llm_label:
+            return None
+        return "llm" if use_llm else "extractive"
 
     def do_search(
         query: str, k: float, langs: list[str], sources: list[str], date_from: str, date_to: str
@@ -310,12 +329,23 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                         )  # fmt: skip
                         send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask-btn")
                     gr.Examples(EXAMPLES, inputs=question, label="Examples")
-                    clear = gr.Button("New conversation", size="sm")
+                    with gr.Row():
+                        use_llm = gr.Checkbox(
+                            value=bool(assistant.llm_label),
+                            visible=bool(assistant.llm_label),
+                            label=f"Write answers with the LLM ({assistant.llm_label}); "
+                            "checked against the sources, verbatim quotes if a check fails",
+                            elem_id="use-llm",
+                        )
+                        clear = gr.Button("New conversation", size="sm")
                 with gr.Column(scale=2):
                     gr.Markdown("### Sources")
                     panel = gr.HTML("<p>Quotes and their passages appear here.</p>",
                                     elem_id="sources")  # fmt: skip
-            ask_io = ([question, chat, turns, *filters], [chat, panel, question, turns])
+            ask_io = (
+                [question, chat, turns, *filters, use_llm],
+                [chat, panel, question, turns],
+            )
             question.submit(respond, *ask_io, api_visibility="private")
             send.click(respond, *ask_io, api_visibility="private")
             clear.click(lambda: ([], [], "<p></p>"), None, [chat, turns, panel],
@@ -373,12 +403,20 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                          api_visibility="private", concurrency_id="index")  # fmt: skip
 
         # Named API endpoints for scripts (gradio_client): plain JSON in, the CLI's JSON out.
-        def api_ask(question: str, langs: list[str] | None = None,
-                    history: list[list[str]] | None = None) -> dict[str, Any]:  # fmt: skip
-            """Cited answer (the same object as `rag ask --json`)."""
+        def api_ask(
+            question: str,
+            langs: list[str] | None = None,
+            history: list[list[str]] | None = None,
+            mode: str = "",
+        ) -> dict[str, Any]:
+            """Cited answer (as `rag ask --json`); mode: "" (default), "extractive" or "llm"."""
             turns_ = [(q, a) for q, a in (history or [])]
-            return assistant.ask(question, history=turns_,
-                                 filters=Filters(langs=tuple(langs or ()))).to_json()  # fmt: skip
+            try:
+                answer = assistant.ask(question, history=turns_, mode=mode or None,
+                                       filters=Filters(langs=tuple(langs or ())))  # fmt: skip
+            except ValueError as exc:
+                raise gr.Error(str(exc)) from exc
+            return answer.to_json()
 
         def api_search(query: str, k: int = 5, langs: list[str] | None = None) -> dict[str, Any]:
             """Ranked passages (the same object as `rag search --json`)."""

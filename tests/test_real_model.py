@@ -176,3 +176,34 @@ def test_cli_ask_json_contract(real_assistant: Assistant) -> None:
     assert data["question_lang"] == "sv" and data["mode"] == "extractive"
     for n, c in enumerate(data["citations"], 1):
         assert c["n"] == n and set(c) >= CITATION_KEYS
+
+
+def test_llm_mode_over_http_keeps_every_citation_exact_over_the_dev_set(
+    real_assistant: Assistant,
+) -> None:
+    """LLM mode against the local OpenAI-compatible stub: accepted answers cite exact spans, and
+    a cross-lingual question gets the Swedish passage as source [1] in the prompt."""
+    from pathlib import Path
+
+    from rag.evaluate import load_devset
+    from tests.llm_stub import StubLLM
+
+    questions = load_devset(Path(__file__).parent / "data" / "devset.jsonl")
+    index = real_assistant.retriever.index
+    with StubLLM("good") as stub:
+        settings = real_assistant.settings.with_(llm="openai:stub", llm_base_url=stub.base_url)
+        llm = Assistant(settings, real_assistant.embedder)
+        answer = llm.ask("What did the Chinese embassy in the UK say?")
+        assert answer.mode == "llm", answer.note
+        prompt = stub.requests[-1]["messages"][1]["content"]
+        assert "kinesiska ambassaden" in prompt.split("<<<END SOURCE 1 ")[0]
+        assert answer.citations[0].lang == "sv"
+        modes = []
+        for q in questions:
+            answer = llm.ask(q.question)
+            modes.append(answer.mode)
+            for c in answer.citations:
+                doc = index.documents([c.doc_id], with_text=True)[c.doc_id]
+                assert doc.text[c.start : c.end] == c.quote
+                assert f"[{c.n}]" in answer.answer
+    assert modes.count("llm") == len(questions)  # the stub always cites correctly

@@ -29,6 +29,26 @@ def test_answer_markdown_escapes_quotes_and_links_markers() -> None:
     assert "(#src-1)" in md and "According to 1 source" in md
 
 
+def test_llm_answer_markdown_links_markers_escapes_prose_and_names_the_mode() -> None:
+    c = Citation(1, "d", "d#0", "T", "sv", "S", "2024", "quote", 0, 5)
+    prose = f"The minister said {HOSTILE} [1]. Both agree [1][2]."
+    md = answer_markdown(Answer("q", "en", prose, False, "llm", (c, c), note="Answered by x:y."))
+    assert "<script>" not in md and "](javascript" not in md
+    assert md.count("(#src-1)") == 2 and "(#src-2)" in md
+    assert "_Answered by: LLM_" in md and "Answered by x:y" in md
+    fallback = Answer(
+        "q",
+        "en",
+        "According to 1 source in the corpus:\n\n…",
+        False,
+        "extractive",
+        (c,),
+        note="Extractive answer shown because the model could not be reached.",
+    )
+    md = answer_markdown(fallback)
+    assert "_Answered by: extractive (verbatim quotes)_" in md and "could not be reached" in md
+
+
 def test_sources_panel_renders_hostile_document_inert(
     make_corpus: Callable[..., Path], fake_assistant: Callable[..., Assistant]
 ) -> None:
