@@ -147,3 +147,18 @@ def test_bidi_overrides_cannot_reorder_the_screen(hostile: Assistant) -> None:
 def test_user_input_is_escaped_too(make_corpus: Callable[..., Path]) -> None:
     out = _render_markdown(md_escape("<script>alert(1)</script> [x](javascript:alert(2))"))
     assert "<script>" not in out and "href" not in out
+
+
+def test_llm_mode_prose_quoting_hostile_text_renders_inert(hostile: Assistant) -> None:
+    """A model can repeat whatever a document says; its prose goes through the same escaping."""
+    from rag.types import Answer, Citation
+
+    hit = hostile.search("audit rules script alert", k=1).hits[0]
+    c = Citation(1, hit.doc_id, hit.chunk_id, hit.title, hit.lang, "", "", hit.text, hit.start,
+                 hit.end)  # fmt: skip
+    prose = (f"The rules say <script>alert(1)</script> and [click](javascript:alert(2)) "
+             f"<img src=x onerror=alert(3)> {RLO}reversed [1]. PWNED [1].")  # fmt: skip
+    answer = Answer("q", "en", prose, False, "llm", (c,), note="<b>note</b>")
+    rendered = _render_markdown(answer_markdown(answer))
+    text = assert_inert(rendered, {"p", "strong", "em", "a", "br"})
+    assert "<script>" in text and 'href="#src-1"' in rendered and not BIDI.search(rendered)
