@@ -30,6 +30,10 @@ _ABBREV = {
 }  # fmt: skip
 
 
+_WORD_BEFORE = re.compile(r"[\w.]+$")
+_WORD_WINDOW = 64  # longer than any abbreviation; a longer word is no abbreviation either
+
+
 def estimate_tokens(texts: Sequence[str]) -> list[int]:
     """Cheap token estimate (~4 chars per token, 1 per CJK char) for tests and fallbacks."""
     out = []
@@ -43,10 +47,12 @@ def _is_abbreviation(text: str, dot: int) -> bool:
     """True when the '.' at ``dot`` closes an abbreviation, an initial or a list number."""
     if text[dot] != ".":
         return False
-    m = re.search(r"([\w.]+)$", text[:dot])
+    # Only the few characters before the dot matter: slicing the whole prefix made chunking a
+    # long document quadratic (a 5 MB file took over 10 minutes).
+    m = _WORD_BEFORE.search(text, max(0, dot - _WORD_WINDOW), dot)
     if not m:
         return False
-    word = m.group(1).lower()
+    word = m.group(0).lower()
     if word in _ABBREV or (len(word) == 1 and word.isalpha()):
         return True
     return word.isdigit() and len(word) <= 3  # "1. The purpose…", "Article 5. …" stay together
@@ -84,13 +90,17 @@ def _split_long(
     """Cut one over-long sentence into pieces of at most ``max_tokens`` at spaces or commas."""
     s, e = span
     pieces: list[tuple[int, int]] = []
+    # Count a window a few pieces long, not the whole rest: counting the rest every time made a
+    # single 1 MB line take 40 s, and it grows with the square of the length.
+    window_chars = max_tokens * 32
     while e > s:
-        n = count([text[s:e]])[0]
-        if n <= max_tokens:
+        probe = min(e, s + window_chars)
+        n = count([text[s:probe]])[0]
+        if n <= max_tokens and probe == e:
             pieces.append((s, e))
             break
         # Aim at the share of characters that should fit, then back off to a break character.
-        target = s + max(1, int((e - s) * max_tokens / n * 0.9))
+        target = s + max(1, int((probe - s) * min(1.0, max_tokens / n * 0.9)))
         window = text[s:target]
         brk = max(window.rfind(" "), window.rfind("，"), window.rfind("、"), window.rfind(","))
         cut = s + brk + 1 if brk > (target - s) // 2 else target

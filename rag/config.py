@@ -39,7 +39,7 @@ class Settings:
     top_k: int = 5
     retrieval: str = "hybrid"  # "hybrid" (dense + sentences + BM25) or "dense"
     centering: float = 0.8  # share of the language mean taken out of vectors; 0 = off
-    max_file_mb: float = 100.0
+    max_file_mb: float = 20.0
     max_upload_mb: float = 20.0
     # Optional LLM answers (see README "LLM mode"): a model in init_chat_model form, e.g.
     # "ollama:llama3.1" or "openai:gpt-4o-mini"; empty = extractive answers only.

@@ -64,7 +64,7 @@ def is_ignored(rel: Path) -> bool:
 
 
 def find_files(
-    corpus_dir: Path, max_mb: float = 100.0
+    corpus_dir: Path, max_mb: float = 20.0
 ) -> tuple[list[CorpusFile], list[tuple[str, str]]]:
     """All candidate files under ``corpus_dir`` (sorted) and ``(rel, reason)`` for refused ones."""
     root = corpus_dir.resolve()
@@ -74,22 +74,12 @@ def find_files(
     refused: list[tuple[str, str]] = []
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
-        if is_ignored(rel) or path.is_dir():
+        if is_ignored(rel) or (path.is_dir() and not path.is_symlink()):
             continue
         rel_s = rel.as_posix()
-        if path.is_symlink():
-            target = path.resolve()
-            if not target.is_relative_to(root):
-                refused.append((rel_s, "symlink points outside the corpus folder; not followed"))
-                continue
-        if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-            refused.append(
-                (
-                    rel_s,
-                    f"unsupported file type {path.suffix or '(none)'!r}; "
-                    f"supported: {', '.join(SUPPORTED_SUFFIXES)}",
-                )
-            )
+        why = _refusal(path, root)
+        if why:
+            refused.append((rel_s, why))
             continue
         size = path.stat().st_size
         if size > max_mb * 1024 * 1024:
@@ -98,6 +88,33 @@ def find_files(
             continue
         found.append(CorpusFile(path, rel_s))
     return found, refused
+
+
+def _refusal(path: Path, root: Path) -> str:
+    """Why ``path`` cannot be a corpus file, or "" if it can be one."""
+    import stat
+
+    if path.is_symlink():
+        try:
+            target = path.resolve(strict=True)
+        except (OSError, RuntimeError):  # missing target or a symlink loop
+            return "symlink to a missing file; not followed"
+        if not target.is_relative_to(root):
+            return "symlink points outside the corpus folder; not followed"
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        return f"cannot read file ({exc.strerror or exc})"
+    if stat.S_ISDIR(mode):
+        return "symlink to a folder; not followed (its files are not indexed)"
+    if not stat.S_ISREG(mode):  # a FIFO or device would block or never end when read
+        return "not a regular file (FIFO, socket or device); not read"
+    if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+        return (
+            f"unsupported file type {path.suffix or '(none)'!r}; "
+            f"supported: {', '.join(SUPPORTED_SUFFIXES)}"
+        )
+    return ""
 
 
 def read_catalog(corpus_dir: Path) -> dict[str, dict[str, str]]:
@@ -335,8 +352,15 @@ def load_file(cf: CorpusFile, catalog: dict[str, dict[str, str]]) -> list[Docume
     meta = file_metadata(cf, catalog)
     try:
         loaded = loader(cf.path)
+    except LoadError:
+        raise
     except OSError as exc:
         raise LoadError(f"cannot read file ({exc.strerror or exc})") from exc
+    except RecursionError as exc:  # json and lxml recurse once per level of nesting
+        raise LoadError("structure nested too deeply to read (damaged or hostile file)") from exc
+    except Exception as exc:  # one odd file must not stop the run; -v shows the trace
+        log.warning("unexpected error reading %s", cf.rel, exc_info=True)
+        raise LoadError(f"could not be read ({type(exc).__name__}: {exc})") from exc
     base_id = meta.get("id") or re.sub(r"\.[^./]+$", "", cf.rel)
     docs = []
     for entry_id, title_guess, text in loaded:
@@ -396,7 +420,7 @@ def safe_name(name: str) -> str:
     stem, dot, suffix = base.rpartition(".")
     if not dot:
         stem, suffix = base, ""
-    stem = re.sub(r"[^\w\-]+", "_", stem, flags=re.UNICODE).strip("._") or "upload"
+    stem = re.sub(r"[^\w\-]+", "_", stem, flags=re.UNICODE).strip("._-") or "upload"
     suffix = re.sub(r"[^A-Za-z0-9]", "", suffix).lower()
     return f"{stem[:100]}.{suffix}" if suffix else stem[:100]
 
@@ -418,16 +442,24 @@ def save_upload(corpus_dir: Path, src: Path, original_name: str, max_mb: float) 
     size = src.stat().st_size
     if size > max_mb * 1024 * 1024:
         raise LoadError(f"{original_name}: {size / 1e6:.1f} MB is over the {max_mb:g} MB limit")
+    if is_ignored(Path(UPLOAD_DIR) / name):  # "README.md" would be saved but never indexed
+        name = f"upload_{name}"
     folder = corpus_dir / UPLOAD_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / name
-    n = 1
-    while target.exists():
-        target = folder / f"{Path(name).stem}-{n}{suffix}"
-        n += 1
-    with src.open("rb") as fin, open(target, "xb") as fout:
-        shutil.copyfileobj(fin, fout)
-    return target.relative_to(corpus_dir).as_posix()
+    for n in range(100_000):
+        target = folder / (name if n == 0 else f"{Path(name).stem}-{n}{suffix}")
+        try:  # "x" mode: another upload of the same name at the same moment gets the next one
+            fout = open(target, "xb")  # noqa: SIM115
+        except FileExistsError:
+            continue
+        try:
+            with src.open("rb") as fin, fout:
+                shutil.copyfileobj(fin, fout)
+        except BaseException:
+            target.unlink(missing_ok=True)  # no half-copied file left in the corpus
+            raise
+        return target.relative_to(corpus_dir).as_posix()
+    raise LoadError(f"{original_name}: too many files named {name} in {folder}")
 
 
 def remove_file(corpus_dir: Path, rel: str) -> None:

@@ -155,8 +155,8 @@ class Assistant:
                 writer.abort()
                 raise
         with self._lock:
-            if self._retriever is not None:
-                self._retriever.index.close()
+            # Not closed here: searches still running on the old index (other threads of the app)
+            # would fail with "closed database". Its connection closes when the last one is done.
             self._retriever = None
         counts = store.read_manifest(index_dir)["counts"]
         return IngestReport(

@@ -154,6 +154,23 @@ def check_compatible(manifest: dict[str, Any], model: str, dim: int | None, wher
         )
 
 
+def verify_files(index_dir: Path, manifest: dict[str, Any]) -> None:
+    """Every data file is present and matches its sha256 in the manifest, or IndexError_."""
+    checksums = manifest.get("checksums")
+    if not isinstance(checksums, dict) or set(checksums) != set(DATA_FILES):
+        raise IndexError_(
+            f"{index_dir / MANIFEST} lacks the checksums of {', '.join(DATA_FILES)} (damaged or "
+            "edited): run `rag ingest --rebuild`"
+        )
+    for name, digest in checksums.items():
+        path = index_dir / name
+        if not path.is_file() or file_sha256(path) != digest:
+            raise IndexError_(
+                f"index file {path} is missing or does not match its checksum in "
+                f"{MANIFEST} (damaged or edited): run `rag ingest --rebuild`"
+            )
+
+
 @dataclass(frozen=True)
 class ChunkRow:
     row: int
@@ -170,13 +187,7 @@ class IndexReader:
         self.manifest = read_manifest(index_dir)
         check_compatible(self.manifest, model, dim, index_dir)
         if verify:
-            for name, digest in self.manifest.get("checksums", {}).items():
-                path = index_dir / name
-                if not path.exists() or file_sha256(path) != digest:
-                    raise IndexError_(
-                        f"index file {path} is missing or does not match its checksum in "
-                        f"{MANIFEST} (damaged or edited): run `rag ingest --rebuild`"
-                    )
+            verify_files(index_dir, self.manifest)
         self.vectors = _read_faiss(index_dir / VECTORS)
         self.sentence_vectors = _read_faiss(index_dir / SENTENCES)
         try:
@@ -208,6 +219,18 @@ class IndexReader:
             raise IndexError_(
                 f"index {index_dir} is inconsistent ({n_rows} chunks, {self.vectors.ntotal} "
                 "vectors): run `rag ingest --rebuild`"
+            )
+        if self.vectors.d != self.manifest["model"].get("dim"):
+            raise IndexError_(
+                f"index {index_dir} is inconsistent ({MANIFEST} says dimension "
+                f"{self.manifest['model'].get('dim')}, the vectors have {self.vectors.d}): "
+                "run `rag ingest --rebuild`"
+            )
+        counts = self.manifest.get("counts", {})
+        if (counts.get("chunks"), counts.get("sentences")) != (n_rows, n_sents):
+            raise IndexError_(
+                f"index {index_dir} is inconsistent ({MANIFEST} counts {counts} but the table "
+                f"holds {n_rows} chunks and {n_sents} sentences): run `rag ingest --rebuild`"
             )
 
     def _query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -352,7 +375,14 @@ class IndexWriter:
         self.tmp = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.tmp-", dir=index_dir.parent))
         has_old = (index_dir / MANIFEST).exists() and not rebuild
         if has_old:
-            check_compatible(read_manifest(index_dir), model, dim, index_dir)
+            old_manifest = read_manifest(index_dir)
+            check_compatible(old_manifest, model, dim, index_dir)
+            try:  # never carry damage into a new version whose checksums would then match
+                verify_files(index_dir, old_manifest)
+            except IndexError_ as exc:
+                log.warning("%s; rebuilding the index from scratch", exc)
+                has_old = False
+        if has_old:
             shutil.copy2(index_dir / TABLE, self.tmp / TABLE)
             self.vectors = faiss.read_index(str(index_dir / VECTORS))
             self.sentence_vectors = faiss.read_index(str(index_dir / SENTENCES))

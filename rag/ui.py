@@ -44,7 +44,8 @@ CSS = """
 .badge {display: inline-block; padding: 0 6px; border-radius: 6px; background: #2563eb; color: #fff;
   font-size: 0.8em; margin-right: 6px; text-transform: uppercase;}
 .src-meta {color: var(--body-text-color-subdued); font-size: 0.85em; margin-bottom: 6px;}
-.src-text {font-size: 0.92em; line-height: 1.45; white-space: pre-wrap;}
+.src-text {font-size: 0.92em; line-height: 1.45; white-space: pre-wrap;
+  overflow-wrap: anywhere;}
 .src-text mark {background: #fde68a; color: #111; padding: 0 1px;}
 .src-link {font-size: 0.85em;}
 """
@@ -53,9 +54,23 @@ DOC_HEADERS = ["doc_id", "title", "lang", "source", "date", "country", "file", "
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
 
 
+# Explicit bidi embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069): a document
+# holding U+202E would otherwise reverse what follows it on screen (the [n] marker, metadata).
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def shown(text: str) -> str:
+    """Text as displayed: without bidi controls (the stored text and citations keep them)."""
+    return _BIDI_CONTROLS.sub("", text)
+
+
 def md_escape(text: str) -> str:
-    """Text → markdown that shows exactly that text (no markup, no HTML)."""
-    return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+    """Text → markdown that shows exactly that text (no markup, no HTML, no bidi overrides)."""
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(shown(text), quote=False))
+
+
+def _e(text: str) -> str:
+    return html.escape(shown(text))
 
 
 def _filters(langs: list[str] | None, sources: list[str] | None, date_from: str, date_to: str) -> (
@@ -99,7 +114,7 @@ def answer_markdown(answer: Answer) -> str:
 
 def _card(anchor: str, n_label: str, title: str, lang: str, meta: str, before: str, span: str,
           after: str, link: str) -> str:  # fmt: skip
-    e = html.escape
+    e = _e
     return (
         f'<div class="src-card" id="{e(anchor)}">'
         f'<div class="src-head">{e(n_label)} {e(title)}</div>'
@@ -139,7 +154,7 @@ def highlight(text: str, query: str, lang: str) -> str:
     terms = set(tokenize(query, lang))
     out = []
     for part in re.split(r"(\w+)", text):
-        esc = html.escape(part)
+        esc = _e(part)
         hit = part and part[0].isalnum() and set(tokenize(part, lang)) & terms
         out.append(f"<mark>{esc}</mark>" if hit else esc)
     return "".join(out)
