@@ -391,7 +391,7 @@ def serve(host: str, port: int, llm: str | None, llm_base_url: str | None,
         click.echo(f"Indexed {report.documents} documents, {report.chunks} chunks.", err=True)
     assistant.retriever  # noqa: B018  (load model and index before the first visitor)
     click.echo(f"govrag is running on http://{host}:{port}", err=True)
-    launch(build_app(assistant), host, port)
+    launch(build_app(assistant), host, port, max_upload_mb=settings.max_upload_mb)
 
 
 if __name__ == "__main__":

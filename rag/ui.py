@@ -428,7 +428,16 @@ def build_app(assistant: Assistant) -> gr.Blocks:
     return app
 
 
-def launch(app: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, **kw: Any) -> None:
+def launch(
+    app: gr.Blocks,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    max_upload_mb: float = 20.0,
+    **kw: Any,
+) -> None:
+    """Serve ``app``: at most 4 requests at once; uploads over ``max_upload_mb`` are refused by
+    Gradio before they reach its temp folder (``save_upload`` checks the size again)."""
     app.queue(default_concurrency_limit=4).launch(
-        server_name=host, server_port=port, css=CSS, show_error=True, **kw
-    )
+        server_name=host, server_port=port, css=CSS, show_error=True,
+        max_file_size=int(max_upload_mb * 1024 * 1024), **kw,
+    )  # fmt: skip
