@@ -271,7 +271,7 @@ def devset_questions() -> list[str]:
     return [json.loads(line)["question"] for line in lines if line.strip()]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -311,7 +311,7 @@ def _serve_and_run(args: argparse.Namespace) -> LoadReport:
         assistant = Assistant(Settings.from_env(corpus_dir=tmp / "corpus", index_dir=tmp / "index"))
         print("ingesting (only what the copied index lacks)…", file=sys.stderr)
         assistant.ingest()
-        port = _free_port()
+        port = free_port()
         app = build_app(assistant)
         launch(app, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
         try:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from rag.pipeline import Assistant
-from tests.conftest import _free_port
+from tests.conftest import free_port
 from tests.test_browser import ARGS, CHROMIUM
 from tests.test_reliability_hostile import HOSTILE_DOC
 
@@ -42,7 +42,7 @@ def hostile_url(
     settings = real_assistant.settings.with_(corpus_dir=corpus, index_dir=root / "index")
     assistant = Assistant(settings, real_assistant.embedder)
     assert assistant.ingest().skipped == ()
-    port = _free_port()
+    port = free_port()
     app = build_app(assistant)
     launch(app, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
     yield f"http://127.0.0.1:{port}/"

@@ -19,7 +19,7 @@ import pytest
 
 from rag.config import Settings
 from rag.pipeline import Assistant
-from tests.conftest import ROOT, _free_port
+from tests.conftest import ROOT, free_port
 from tests.reliability import QUERIES_EN, cli_env, fake_assistant, write_text_corpus
 
 LOAD_CLIENTS = 50
@@ -127,7 +127,7 @@ def served_copy(real_assistant: Assistant, tmp_path: Path) -> Iterator[tuple[str
     shutil.copytree(src.index_dir, tmp_path / "index")
     settings: Settings = src.with_(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
     assistant = Assistant(settings, real_assistant.embedder)
-    port = _free_port()
+    port = free_port()
     app = build_app(assistant)
     launch(app, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
     yield f"http://127.0.0.1:{port}/", tmp_path / "index"
