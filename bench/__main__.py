@@ -28,6 +28,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--repeat", type=int, default=3, help="rounds; medians are reported")
     ap.add_argument("--max-n", type=int, default=1_000_000, help="scale: largest N")
+    ap.add_argument(
+        "--no-quality",
+        action="store_true",
+        help="encoders: skip the xquad-dev retrieval check (~5 min per back end)",
+    )
     ap.add_argument("--no-save", action="store_true", help="do not write bench/results/")
     args = ap.parse_args(argv)
     t0 = time.time()
@@ -40,11 +45,14 @@ def main(argv: list[str] | None = None) -> None:
         from bench import scale as mod  # type: ignore[no-redef]
     else:
         from bench import encoders as mod  # type: ignore[no-redef]
-    out.update(mod.run(repeat=args.repeat, max_n=args.max_n, log=_log))
+    out.update(mod.run(repeat=args.repeat, max_n=args.max_n, quality=not args.no_quality,
+                       log=_log))  # fmt: skip
     out["bench_seconds"] = round(time.time() - t0)
     text = mod.table(out)
     if not args.no_save:
-        _log(f"wrote {save(args.what, out, text)}")
+        partial = args.what == "scale" and args.max_n != ap.get_default("max_n")
+        name = f"scale-max{args.max_n}" if partial else args.what
+        _log(f"wrote {save(name, out, text)}")
     print(json.dumps(out, ensure_ascii=False) if args.json else text)
 
 

@@ -20,6 +20,7 @@ import torch
 
 from bench.common import median_ms
 from bench.onnx_model import OnnxEmbedder, export, quantize
+from rag import embeddings
 from rag.config import Settings
 from rag.embeddings import Embedder, resolve_model
 from rag.pipeline import Assistant
@@ -43,12 +44,14 @@ class TorchThreads:
         return getattr(self.embedder, name)
 
     def _call(self, fn: Any, *args: Any) -> Any:
-        keep = torch.get_num_threads()
+        keep = torch.get_num_threads(), embeddings.QUERY_THREADS
         torch.set_num_threads(self.threads)
+        embeddings.QUERY_THREADS = self.threads  # the embedder's own setting for single queries
         try:
             return fn(*args)
         finally:
-            torch.set_num_threads(keep)
+            torch.set_num_threads(keep[0])
+            embeddings.QUERY_THREADS = keep[1]
 
     def encode_passages(self, texts: Any, progress: Any = None) -> np.ndarray:
         return self._call(self.embedder.encode_passages, texts)  # type: ignore[no-any-return]
@@ -67,7 +70,7 @@ def _sample(assistant: Assistant) -> list[str]:
     return [texts[order[int(i * step)]] for i in range(SAMPLE)]
 
 
-def run(repeat: int = 3, max_n: int = 0, log: Any = print) -> dict[str, Any]:
+def run(repeat: int = 3, quality: bool = True, log: Any = print, **_: Any) -> dict[str, Any]:
     settings = Settings.from_env()
     base = Assistant(settings)
     folder = resolve_model(settings.model, settings.cache_dir)
@@ -110,7 +113,7 @@ def run(repeat: int = 3, max_n: int = 0, log: Any = print) -> dict[str, Any]:
                       "cos_mean": round(float(cos[name].mean()), 5)}  # fmt: skip
     out: dict[str, Any] = {"texts": len(texts), "torch_default_threads": torch.get_num_threads(),
                            "backends": rows}  # fmt: skip
-    if XQUAD.is_dir():
+    if quality and XQUAD.is_dir():
         out["xquad_sv_en"] = quality(settings, {
             "torch": base.embedder, "onnx int8": backends["onnx int8, 1 thread"]}, log)  # fmt: skip
     return out

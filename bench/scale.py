@@ -27,7 +27,7 @@ from bench.common import median_ms, rss_mib
 from rag import vector_index
 from rag.vector_index import IndexSpec, index_spec
 
-SIZES = (1_000, 10_000, 100_000, 1_000_000)
+SIZES = (1_000, 10_000, 30_000, 100_000, 1_000_000)
 SENTENCES_PER_CHUNK = 2.38  # shipped corpus: 2,220 sentences in 933 chunks
 NOISE = 0.025  # per dimension: a synthetic vector keeps cos ≈ 0.85 with its real parents
 N_QUERIES = 200  # for recall
@@ -143,7 +143,7 @@ def sweep(index: Any, q: np.ndarray, truth: np.ndarray) -> list[dict[str, float]
     return out
 
 
-def run(repeat: int = 1, max_n: int = 1_000_000, log: Any = print) -> dict[str, Any]:
+def run(max_n: int = 1_000_000, log: Any = print, **_: Any) -> dict[str, Any]:
     threads = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)
     t0 = time.perf_counter()

@@ -52,7 +52,7 @@ def _embedded_texts(assistant: Assistant) -> list[str]:
     return chunk_texts + [text[s:e] for text, s, e in rows]
 
 
-def run(repeat: int = 3, max_n: int = 0, log: Any = print) -> dict[str, Any]:
+def run(repeat: int = 3, log: Any = print, **_: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     tmp = Path(tempfile.mkdtemp(prefix="govrag-bench-"))
     try:
