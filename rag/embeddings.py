@@ -15,11 +15,12 @@ Models load lazily (first encode), once per embedder.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -28,6 +29,31 @@ import numpy as np
 from rag.config import DEFAULT_MODEL
 
 log = logging.getLogger(__name__)
+
+#: torch intra-op threads while encoding a query. One short text gains little from a second
+#: thread, and on a busy 2-core machine the threads wait for each other: a query took ~900 ms with
+#: 2 threads and ~60 ms with 1 (``python -m bench encoders``, README "Performance").
+QUERY_THREADS = 1
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads, then restore the previous count.
+
+    The count is process-wide: a batch encode running at the same time in another thread runs on
+    ``n`` threads until the block ends (slower, not wrong).
+    """
+    import torch
+
+    keep = torch.get_num_threads()
+    if keep == n:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(keep)
 
 
 @runtime_checkable
@@ -164,14 +190,17 @@ class SentenceTransformerEmbedder:
         return out
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        vecs = self.model.encode(
-            list(texts),
-            prompt_name=self._prompt("query"),
-            batch_size=self._batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        """Unit-length float32 vectors; a few texts run on ``QUERY_THREADS``, a batch on all."""
+        threads = QUERY_THREADS if len(texts) <= 4 else None
+        with torch_threads(threads) if threads else contextlib.nullcontext():
+            vecs = self.model.encode(
+                list(texts),
+                prompt_name=self._prompt("query"),
+                batch_size=self._batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
         return np.asarray(vecs, dtype=np.float32)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import faiss
 import numpy as np
 
+from rag import vector_index
 from rag.centering import Centering
 from rag.embeddings import Embedder
 from rag.lang import detect_language
@@ -139,12 +140,9 @@ class Retriever:
     ) -> list[tuple[int, float]]:
         if index.ntotal == 0 or (allowed is not None and len(allowed) == 0):
             return []
-        params = None
-        if allowed is not None:
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))  # type: ignore[call-arg]
         k = max(1, min(k, index.ntotal))
-        scores, ids = index.search(vec.reshape(1, -1), k, params=params)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+        scores, ids = vector_index.search(index, vec, k, allowed)
+        return [(int(i), float(s)) for i, s in zip(ids, scores, strict=True) if i >= 0]
 
     def lexical(
         self, query: str, lang: str, k: int, allowed: np.ndarray | None

@@ -3,7 +3,7 @@
 Layout of ``index/``::
 
     manifest.json    schema, model + dim, chunking, sha256 of every source file, counts, checksums
-    vectors.faiss    faiss.IndexIDMap2(IndexFlatIP): ids are chunk row ids in chunks.sqlite
+    vectors.faiss    FAISS index, flat or IVF by size (vector_index.py); ids: chunk row ids
     sentences.faiss  the same for the sentences inside chunks (ids: sentence row ids)
     chunks.sqlite    tables files, documents (with the cleaned text) and chunks (offsets + text)
     lexical.npz      BM25 weights (CSC arrays) + lexical_vocab.json; rebuilt from chunk terms
@@ -39,6 +39,7 @@ from rag import __version__
 from rag.corpus import file_sha256
 from rag.lexical import LEXICAL_NPZ, LEXICAL_VOCAB, LexicalIndex
 from rag.types import Chunk, Document
+from rag.vector_index import IndexSpec, conform, new_index, spec_of
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,8 @@ Built by `rag ingest` from `corpus/`; not committed (only this README is). Delet
 - `manifest.json`: schema version, embedding model and dimension, index settings (chunking,
   centering), the sha256 of every source file (with its metadata), counts, build time, govrag
   version and checksums of the files below.
-- `vectors.faiss`: the FAISS vector index; vector ids are the row ids of the chunk table.
+- `vectors.faiss`: the FAISS vector index (exact, or IVF for large sets: `index_type` in the
+  manifest); vector ids are the row ids of the chunk table.
 - `sentences.faiss`: vectors of the sentences inside chunks (ids: rows of the `sentences` table),
   used to rescore passages by their best sentence and to pick quotes.
 - `chunks.sqlite`: tables `files`, `documents` (metadata and cleaned text), `chunks`
@@ -190,6 +192,11 @@ class IndexReader:
             verify_files(index_dir, self.manifest)
         self.vectors = _read_faiss(index_dir / VECTORS)
         self.sentence_vectors = _read_faiss(index_dir / SENTENCES)
+        types = self.manifest.get("index_type")
+        for key, index in (("chunks", self.vectors), ("sentences", self.sentence_vectors)):
+            spec = IndexSpec.from_json(types.get(key) if isinstance(types, dict) else None)
+            if spec is not None and spec.kind == "ivf" and isinstance(index, faiss.IndexIVF):
+                index.nprobe = spec.nprobe  # FAISS does not store nprobe in the file
         try:
             self.lexical = LexicalIndex.load(index_dir)
         except (OSError, ValueError, KeyError) as exc:
@@ -357,10 +364,6 @@ class FileBatch:
                              f"{len(self.sentence_vectors)} sentence vectors")  # fmt: skip
 
 
-def _new_index(dim: int) -> faiss.Index:
-    return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-
-
 class IndexWriter:
     """Edits a copy of the index; :meth:`commit` swaps it in. Use under :func:`lock_for`."""
 
@@ -387,8 +390,8 @@ class IndexWriter:
             self.vectors = faiss.read_index(str(index_dir / VECTORS))
             self.sentence_vectors = faiss.read_index(str(index_dir / SENTENCES))
         else:
-            self.vectors = _new_index(dim)
-            self.sentence_vectors = _new_index(dim)
+            self.vectors = new_index(dim)
+            self.sentence_vectors = new_index(dim)
         self.db = sqlite3.connect(self.tmp / TABLE)
         if not has_old:
             self.db.executescript(_SCHEMA)
@@ -476,6 +479,9 @@ class IndexWriter:
         lexical = LexicalIndex.build(self.db.execute("SELECT row, terms FROM chunks ORDER BY row"))
         self.db.close()
         lexical.save(self.tmp)
+        # The index type follows the size of each vector set (rag/vector_index.py).
+        self.vectors = conform(self.vectors, self.dim)
+        self.sentence_vectors = conform(self.sentence_vectors, self.dim)
         faiss.write_index(self.vectors, str(self.tmp / VECTORS))
         faiss.write_index(self.sentence_vectors, str(self.tmp / SENTENCES))
         (self.tmp / "README.md").write_text(README_TEXT, encoding="utf-8")
@@ -483,7 +489,10 @@ class IndexWriter:
             "schema_version": SCHEMA_VERSION,
             "govrag_version": __version__,
             "model": {"name": self.model, "dim": self.dim},
-            "index_type": "flat-ip",
+            "index_type": {
+                "chunks": spec_of(self.vectors).to_json(),
+                "sentences": spec_of(self.sentence_vectors).to_json(),
+            },
             "counts": counts,
             "files": files,
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -1,0 +1,60 @@
+"""``python -m bench [--json] [--repeat N]``: speed on the shipped corpus against the floors and a
+stock LangChain pipeline. ``python -m bench scale [--json] [--max-n N]``: index types on synthetic
+vectors up to a million. ``python -m bench encoders [--json]``: embedding back ends and threads.
+
+Each prints a markdown table (progress goes to stderr) or, with ``--json``, one JSON object, and
+writes both to ``bench/results/<name>_<date>.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from bench.common import machine, save
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    ap.add_argument("what", nargs="?", default="speed", choices=["speed", "scale", "encoders"])
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--repeat", type=int, default=3, help="rounds; medians are reported")
+    ap.add_argument("--max-n", type=int, default=1_000_000, help="scale: largest N")
+    ap.add_argument(
+        "--no-quality",
+        action="store_true",
+        help="encoders: skip the xquad-dev retrieval check (~5 min per back end)",
+    )
+    ap.add_argument("--no-save", action="store_true", help="do not write bench/results/")
+    args = ap.parse_args(argv)
+    t0 = time.time()
+    out: dict[str, Any] = {"bench": args.what, "date": time.strftime("%Y-%m-%d %H:%M UTC",
+                                                                     time.gmtime())}  # fmt: skip
+    out["machine"] = machine()
+    if args.what == "speed":
+        from bench import speed as mod
+    elif args.what == "scale":
+        from bench import scale as mod  # type: ignore[no-redef]
+    else:
+        from bench import encoders as mod  # type: ignore[no-redef]
+    out.update(mod.run(repeat=args.repeat, max_n=args.max_n, quality=not args.no_quality,
+                       log=_log))  # fmt: skip
+    out["bench_seconds"] = round(time.time() - t0)
+    text = mod.table(out)
+    if not args.no_save:
+        partial = args.what == "scale" and args.max_n != ap.get_default("max_n")
+        name = f"scale-max{args.max_n}" if partial else args.what
+        _log(f"wrote {save(name, out, text)}")
+    print(json.dumps(out, ensure_ascii=False) if args.json else text)
+
+
+if __name__ == "__main__":
+    main()

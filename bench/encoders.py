@@ -1,0 +1,146 @@
+"""Embedding back ends on this machine: throughput, single-query latency and agreement with the
+default (PyTorch) path, plus retrieval quality on one xquad-dev pair for the ones that differ.
+
+Back ends, measured round-robin on the same texts (a length-stratified sample of what an ingest of
+the shipped corpus embeds) so machine load hits them alike: sentence-transformers on PyTorch with
+2 and 1 intra-op threads, and ONNX Runtime (graph exported from the same local folder) in float32
+and with int8 dynamic quantisation, with 1 and 2 threads.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from bench.common import median_ms
+from bench.onnx_model import OnnxEmbedder, export, quantize
+from rag import embeddings
+from rag.config import Settings
+from rag.embeddings import Embedder, resolve_model
+from rag.pipeline import Assistant
+
+SAMPLE = 300
+QUERIES = ["What did the Chinese embassy in the UK say?",
+           "Vad sa den kinesiska ambassaden i Storbritannien?",
+           "Welke sancties staan er in de AI-verordening?",
+           "生成式人工智能服务提供者应当履行哪些义务？"]  # fmt: skip
+XQUAD = Path(os.environ.get("GOVRAG_XQUAD", Path(__file__).resolve().parents[2] / "shared" /
+                            "data" / "xquad-dev"))  # fmt: skip
+
+
+class TorchThreads:
+    """The default embedder with torch's intra-op threads set for its calls."""
+
+    def __init__(self, embedder: Any, threads: int) -> None:
+        self.embedder, self.threads = embedder, threads
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.embedder, name)
+
+    def _call(self, fn: Any, *args: Any) -> Any:
+        keep = torch.get_num_threads(), embeddings.QUERY_THREADS
+        torch.set_num_threads(self.threads)
+        embeddings.QUERY_THREADS = self.threads  # the embedder's own setting for single queries
+        try:
+            return fn(*args)
+        finally:
+            torch.set_num_threads(keep[0])
+            embeddings.QUERY_THREADS = keep[1]
+
+    def encode_passages(self, texts: Any, progress: Any = None) -> np.ndarray:
+        return self._call(self.embedder.encode_passages, texts)  # type: ignore[no-any-return]
+
+    def encode_queries(self, texts: Any) -> np.ndarray:
+        return self._call(self.embedder.encode_queries, texts)  # type: ignore[no-any-return]
+
+
+def _sample(assistant: Assistant) -> list[str]:
+    from bench.speed import corpus_documents
+
+    docs = corpus_documents(assistant.settings)
+    texts = [t for d in docs for t in assistant._prepare(d.path, [d]).texts]
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    step = len(order) / SAMPLE
+    return [texts[order[int(i * step)]] for i in range(SAMPLE)]
+
+
+def run(repeat: int = 3, quality: bool = True, log: Any = print, **_: Any) -> dict[str, Any]:
+    settings = Settings.from_env()
+    base = Assistant(settings)
+    folder = resolve_model(settings.model, settings.cache_dir)
+    texts = _sample(base)
+    onnx_dir = settings.cache_dir / "onnx" / Path(folder).name
+    fp32 = export(folder, onnx_dir, log)
+    int8 = quantize(fp32)
+    backends: dict[str, Embedder] = {
+        "torch, 2 threads": TorchThreads(base.embedder, 2),  # type: ignore[dict-item]
+        "torch, 1 thread": TorchThreads(base.embedder, 1),  # type: ignore[dict-item]
+        "onnx fp32, 2 threads": OnnxEmbedder(fp32, folder, "onnx-fp32:" + settings.model, 2),
+        "onnx fp32, 1 thread": OnnxEmbedder(fp32, folder, "onnx-fp32:" + settings.model, 1),
+        "onnx int8, 2 threads": OnnxEmbedder(int8, folder, "onnx-int8:" + settings.model, 2),
+        "onnx int8, 1 thread": OnnxEmbedder(int8, folder, "onnx-int8:" + settings.model, 1),
+    }
+    reference = base.embedder.encode_passages(texts)
+    seconds: dict[str, list[float]] = {k: [] for k in backends}
+    query_s: dict[str, list[float]] = {k: [] for k in backends}
+    cos: dict[str, np.ndarray] = {}
+    for r in range(repeat):
+        for name, emb in backends.items():
+            t = time.perf_counter()
+            vecs = emb.encode_passages(texts)
+            seconds[name].append(time.perf_counter() - t)
+            cos[name] = (vecs * reference).sum(1)
+            for q in QUERIES * 3:
+                t = time.perf_counter()
+                emb.encode_queries([q])
+                query_s[name].append(time.perf_counter() - t)
+        log(
+            f"round {r + 1}/{repeat}: " + ", ".join(f"{k} {v[-1]:.1f}s" for k, v in seconds.items())
+        )
+    rows = {}
+    ref = statistics.median(seconds["torch, 2 threads"])
+    for name in backends:
+        s = statistics.median(seconds[name])
+        rows[name] = {"texts_per_s": round(len(texts) / s, 1), "relative": round(ref / s, 2),
+                      "query_p50_ms": median_ms(query_s[name]),
+                      "cos_min": round(float(cos[name].min()), 4),
+                      "cos_mean": round(float(cos[name].mean()), 5)}  # fmt: skip
+    out: dict[str, Any] = {"texts": len(texts), "torch_default_threads": torch.get_num_threads(),
+                           "backends": rows}  # fmt: skip
+    if quality and XQUAD.is_dir():
+        out["xquad_sv_en"] = quality(settings, {
+            "torch": base.embedder, "onnx int8": backends["onnx int8, 1 thread"]}, log)  # fmt: skip
+    return out
+
+
+def quality(settings: Settings, embedders: dict[str, Embedder], log: Any) -> dict[str, Any]:
+    """``rag eval`` (hybrid) on xquad-dev sv→en with each embedder."""
+    from rag.evaluate import evaluate_beir
+
+    out = {}
+    for name, emb in embedders.items():
+        t = time.perf_counter()
+        metrics = evaluate_beir(Assistant(settings, embedder=emb), XQUAD, "sv", ["en"])
+        out[name] = {"recall@1": metrics.recall_at_1, "mrr@10": metrics.mrr_at_10,
+                     "seconds": round(time.perf_counter() - t)}  # fmt: skip
+        log(f"xquad sv→en {name}: R@1 {metrics.recall_at_1}")
+    return out
+
+
+def table(out: dict[str, Any]) -> str:
+    lines = ["| back end | texts/s | vs torch 2 threads | query p50 ms | cos to torch min / mean |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    for name, r in out["backends"].items():
+        lines.append(f"| {name} | {r['texts_per_s']} | {r['relative']}× | {r['query_p50_ms']} | "
+                     f"{r['cos_min']} / {r['cos_mean']} |")  # fmt: skip
+    if "xquad_sv_en" in out:
+        lines += ["", "| xquad-dev sv→en, hybrid | R@1 | MRR@10 |", "|---|---|---|"]
+        for name, r in out["xquad_sv_en"].items():
+            lines.append(f"| {name} | {r['recall@1']} | {r['mrr@10']} |")
+    return "\n".join(lines)
