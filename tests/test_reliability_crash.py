@@ -126,8 +126,10 @@ def test_sigkill_during_ingest_keeps_previous_index(tmp_path: Path) -> None:
         got = answers(fake_assistant(corpus, index, cache), QUERIES)
         assert got in (before, after), f"kill {kind} after {delay:.2f} s left a mixed index"
         version = "old" if got == before else "new"
-        # Only a kill after the swap may leave the new version; any earlier one, the old.
-        assert version == ("new" if kind == "rmtree-old" else "old"), (kind, version)
+        # An aimed kill before the swap must leave the old version, one after it the new; a random
+        # kill may land on either side of the swap (the mixed-index check above is what matters).
+        if kind != "random":
+            assert version == ("new" if kind == "rmtree-old" else "old"), (kind, version)
         outcomes.append((kind, _stage(err) if kind == "random" else "aimed", version))
         if version == "new":
             shutil.rmtree(index)
