@@ -21,7 +21,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _common(func: F) -> F:
-    """--corpus/--index/--model on every command; they override RAG_* variables."""
+    """--corpus/--index/--model and the store flags on every command; they override RAG_*."""
 
     @click.option(
         "--corpus",
@@ -36,9 +36,26 @@ def _common(func: F) -> F:
         help="Index folder [env RAG_INDEX_DIR; default ./index]",
     )
     @click.option("--model", help="Embedding model name or folder [env RAG_MODEL]")
+    @click.option(
+        "--store",
+        type=click.Choice(["faiss", "qdrant"]),
+        help="Index store [env RAG_STORE; default faiss, or qdrant when a Qdrant location is set]",
+    )
+    @click.option("--qdrant-url", help="Qdrant server or cluster URL [env RAG_QDRANT_URL]")
+    @click.option(
+        "--qdrant-path",
+        type=click.Path(path_type=Path),
+        help="Folder for qdrant-client's local mode, no server [env RAG_QDRANT_PATH]",
+    )
     @click.option("-v", "--verbose", is_flag=True, help="Log what happens to stderr.")
     @functools.wraps(func)
-    def wrapper(*args: Any, verbose: bool, **kwargs: Any) -> Any:
+    def wrapper(*args: Any, verbose: bool, store: str | None, qdrant_url: str | None,
+                qdrant_path: Path | None, **kwargs: Any) -> Any:  # fmt: skip
+        click.get_current_context().meta["rag_store"] = {
+            "store": store,
+            "qdrant_url": qdrant_url,
+            "qdrant_path": qdrant_path,
+        }
         logging.basicConfig(
             level=logging.INFO if verbose else logging.WARNING,
             format="%(levelname)s %(name)s: %(message)s",
@@ -51,8 +68,13 @@ def _common(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _settings(corpus_dir: Path | None, index_dir: Path | None, model: str | None) -> Settings:
-    return Settings.from_env(corpus_dir=corpus_dir, index_dir=index_dir, model=model)
+def _settings(
+    corpus_dir: Path | None, index_dir: Path | None, model: str | None, **more: Any
+) -> Settings:
+    store_flags = click.get_current_context().meta.get("rag_store", {})
+    return Settings.from_env(
+        corpus_dir=corpus_dir, index_dir=index_dir, model=model, **store_flags, **more
+    )
 
 
 def _filter_options(func: F) -> F:
@@ -141,7 +163,8 @@ def ingest(corpus_dir: Path | None, index_dir: Path | None, model: str | None, r
         click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
         return
     click.echo(
-        f"Indexed {report.documents} documents, {report.chunks} chunks in {settings.index_dir} "
+        f"Indexed {report.documents} documents, {report.chunks} chunks in "
+        f"{assistant.backend.where} "
         f"({report.seconds:.1f} s)."
     )
     click.echo(
@@ -282,9 +305,7 @@ def eval_(data_dir: Path | None, queries_lang: str | None, corpus_langs: tuple[s
 
     if (data_dir is None) == (devset is None):
         raise click.UsageError("give either --data (with --queries-lang/--corpus-lang) or --devset")
-    settings = Settings.from_env(
-        corpus_dir=corpus_dir, index_dir=index_dir, model=model, retrieval=retrieval
-    )
+    settings = _settings(corpus_dir, index_dir, model, retrieval=retrieval)
     assistant = Assistant(settings)
     if data_dir is not None:
         if not queries_lang or not corpus_langs:
@@ -317,7 +338,7 @@ def serve(host: str, port: int, corpus_dir: Path | None, index_dir: Path | None,
     settings = _settings(corpus_dir, index_dir, model)
     assistant = Assistant(settings)
     if not assistant.has_index():
-        click.echo(f"No index in {settings.index_dir}: building it from {settings.corpus_dir} "
+        click.echo(f"No index in {assistant.backend.where}: building it from {settings.corpus_dir} "
                    "(first run only)…", err=True)  # fmt: skip
         bar = _Bar()
         try:
