@@ -4,7 +4,7 @@ One collection per index holds every kind of point, told apart by the ``kind`` p
 
 - ``chunk``: named vectors ``dense`` (cosine) and ``bm25`` (sparse, Qdrant's IDF modifier), and a
   payload with every chunk and document field, the chunk's sentence spans and filter helpers
-  (``doc_parents``, ``country_uc``, ``source_lc``, ``date_num``);
+  (``doc_parents``, ``country_uc``, ``date_num``);
 - ``sentence``: named vector ``sentence`` and the ids of the chunks that contain it;
 - ``document`` (cleaned text, metadata, chunk count), ``file`` (the fingerprint incremental ingest
   compares) and one ``manifest`` point (JSON): no vectors.
@@ -31,7 +31,6 @@ import logging
 import os
 import tempfile
 import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -44,9 +43,8 @@ import numpy as np
 from filelock import FileLock
 from qdrant_client import QdrantClient, models
 
-from rag import __version__
 from rag.lexical import K1, B, tokenize
-from rag.store import FileBatch, IndexError_
+from rag.store import IndexError_
 from rag.stores import Candidates, Store, Writer
 from rag.types import Chunk, Document
 
@@ -58,10 +56,9 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 DENSE, SENTENCE, SPARSE = "dense", "sentence", "bm25"
-UPSERT_BATCH = 256
-_CHUNK_FIELDS = ["chunk_id", "doc_id", "ordinal", "start", "end", "text"]
-_DOC_FIELDS = ["doc_id", "title", "lang", "path", "source", "url", "date", "country"]
-_KEYWORD_INDEXES = ("kind", "path", "lang", "doc_id", "doc_parents", "country_uc")
+CHUNK_FIELDS = ["chunk_id", "doc_id", "ordinal", "start", "end", "text"]
+DOC_FIELDS = ["doc_id", "title", "lang", "path", "source", "url", "date", "country"]
+_KEYWORD_INDEXES = ("kind", "path", "lang", "doc_id", "doc_parents", "country_uc", "source")
 
 
 def point_id(kind: str, key: str) -> int:
@@ -109,28 +106,31 @@ def _date_after(value: str) -> int:
     return n + {4: 10000, 7: 100}.get(len(value), 1)
 
 
-def to_filter(filters: Filters) -> models.Filter | None:
-    """The retriever's filters as a Qdrant filter, with the same meaning as ``Filters.sql``."""
+def to_filter(filters: Filters, sources: Sequence[str] = ()) -> models.Filter | None:
+    """The retriever's filters as a Qdrant filter, with the same meaning as ``Filters.sql``.
+
+    ``sources``: the distinct source values in the collection. Qdrant matches text by tokens,
+    not substrings, so ``--source reut`` is resolved here to the sources containing it.
+    """
     if not filters.active:
         return None
     must: list[models.Condition] = []
     if filters.langs:
-        must.append(_any("lang", [x.lower() for x in filters.langs]))
+        must.append(match_any("lang", [x.lower() for x in filters.langs]))
     if filters.countries:
-        must.append(_any("country_uc", [x.upper() for x in filters.countries]))
+        must.append(match_any("country_uc", [x.upper() for x in filters.countries]))
     if filters.docs:
         parents = [d.rstrip("/") for d in filters.docs]
         should: list[models.Condition] = [
-            _any("doc_id", list(filters.docs)),
-            _any("doc_parents", parents),
+            match_any("doc_id", list(filters.docs)),
+            match_any("doc_parents", parents),
         ]
         must.append(models.Filter(should=should))
     if filters.sources:
-        # No full-text index on source_lc: Qdrant then matches text as a substring.
-        must.append(models.Filter(should=[
-            models.FieldCondition(key="source_lc", match=models.MatchText(text=s.lower()))
-            for s in filters.sources
-        ]))  # fmt: skip
+        wanted = [x.lower() for x in filters.sources]
+        must.append(
+            match_any("source", [s for s in sources if any(w in s.lower() for w in wanted)])
+        )
     if filters.date_from or filters.date_to:
         lo = date_num(filters.date_from) if filters.date_from else None
         hi = _date_after(filters.date_to) if filters.date_to else None
@@ -138,12 +138,12 @@ def to_filter(filters: Filters) -> models.Filter | None:
     return models.Filter(must=must)
 
 
-def _any(key: str, values: list[str]) -> models.FieldCondition:
+def match_any(key: str, values: list[str]) -> models.FieldCondition:
     return models.FieldCondition(key=key, match=models.MatchAny(any=values))
 
 
-def _kind(kind: str) -> models.Filter:
-    return models.Filter(must=[_any("kind", [kind])])
+def kind_is(kind: str) -> models.Filter:
+    return models.Filter(must=[match_any("kind", [kind])])
 
 
 # --- clients: one per location and process (local mode allows one client per folder) ---------
@@ -222,7 +222,7 @@ class QdrantBackend:
         return _client(self.url, self.path)
 
     def exists(self) -> bool:
-        return _read_manifest(*self._conn(), self.collection) is not None
+        return read_manifest(*self._conn(), self.collection) is not None
 
     def lock(self) -> AbstractContextManager[Any]:
         """Serialises writers on this machine (a cluster has no lock: run one ingest at a time)."""
@@ -235,26 +235,31 @@ class QdrantBackend:
         return FileLock(str(folder / f".govrag-qdrant-{key}.lock"))
 
     def manifest(self) -> dict[str, Any]:
-        got = _read_manifest(*self._conn(), self.collection)
+        got = read_manifest(*self._conn(), self.collection)
         if got is None:
-            raise IndexError_(f"no index in {self.where}: run `rag ingest --store qdrant` first")
+            raise IndexError_(
+                f"no index in {self.where}: run `rag ingest` first (with the same --store flags)"
+            )
         return got
 
     def check(self, manifest: dict[str, Any], model: str) -> None:
         if manifest.get("schema_version") != SCHEMA_VERSION or manifest.get("store") != "qdrant":
             raise IndexError_(
                 f"index {self.where} has schema {manifest.get('schema_version')!r}, this govrag "
-                f"reads {SCHEMA_VERSION}: run `rag ingest --store qdrant --rebuild`"
+                f"reads {SCHEMA_VERSION}: run `rag ingest --rebuild` (with the same --store flags)"
             )
         built = manifest.get("model", {})
         if built.get("name") != model:
             raise IndexError_(
                 f"index {self.where} was built with model {built.get('name')!r} (dim "
                 f"{built.get('dim')}), but the current model is {model!r}: run `rag ingest "
-                f"--store qdrant --rebuild` to re-embed, or set RAG_MODEL={built.get('name')}"
+                f"--rebuild` (with the same --store flags) to re-embed, or set "
+                f"RAG_MODEL={built.get('name')}"
             )
 
     def writer(self, *, model: str, dim: int, rebuild: bool) -> Writer:
+        from rag.qdrant_writer import QdrantWriter
+
         return QdrantWriter(self, model=model, dim=dim, rebuild=rebuild)
 
     def reader(self, *, model: str) -> Store:
@@ -299,7 +304,7 @@ class QdrantBackend:
             )
 
 
-def _read_manifest(
+def read_manifest(
     client: QdrantClient, lock: AbstractContextManager[Any], name: str
 ) -> dict[str, Any] | None:
     with lock:
@@ -312,11 +317,11 @@ def _read_manifest(
         data = json.loads(got[0].payload["json"])
     except (KeyError, TypeError, json.JSONDecodeError) as exc:
         raise IndexError_(f"the manifest of qdrant collection {name} is damaged ({exc}): run "
-                          "`rag ingest --store qdrant --rebuild`") from exc  # fmt: skip
+                          "`rag ingest --rebuild`") from exc  # fmt: skip
     return data if isinstance(data, dict) else None
 
 
-def _scroll(
+def scroll_all(
     client: QdrantClient, lock: AbstractContextManager[Any], name: str, flt: models.Filter,
     payload: list[str] | models.PayloadSelectorExclude | bool,
 ) -> Iterator[models.Record]:  # fmt: skip
@@ -339,6 +344,10 @@ class QdrantStore:
         self.client, self._lock = backend._conn()
         self.manifest = manifest
         self.dim = int(manifest["model"]["dim"])
+        with self._lock:  # the distinct sources, to resolve --source substrings
+            facets = self.client.facet(self.name, key="source", facet_filter=kind_is("chunk"),
+                                       limit=1_000_000, exact=True)  # fmt: skip
+        self.sources = [str(h.value) for h in facets.hits]
 
     @property
     def size(self) -> int:
@@ -360,7 +369,7 @@ class QdrantStore:
         *, hybrid: bool,
     ) -> Candidates:  # fmt: skip
         """One batched request: chunk vectors and BM25 under the filter, sentence vectors."""
-        flt = to_filter(filters)
+        flt = to_filter(filters, self.sources)
         q = np.asarray(vec, dtype=np.float32).tolist()
         requests = [models.QueryRequest(query=q, using=DENSE, limit=n, filter=flt)]
         sparse = query_sparse(tokenize(query, query_lang)) if hybrid else None
@@ -397,7 +406,7 @@ class QdrantStore:
         no sentence rescoring and no calibrated weights. The retriever does not use it; see
         README "Scaling out" for how it compares on the dev set.
         """
-        flt = to_filter(filters)
+        flt = to_filter(filters, self.sources)
         q = np.asarray(vec, dtype=np.float32).tolist()
         prefetch = [models.Prefetch(query=q, using=DENSE, limit=n, filter=flt)]
         sparse = query_sparse(tokenize(query, query_lang))
@@ -420,7 +429,7 @@ class QdrantStore:
             return np.asarray(vecs, dtype=np.float32)
         except KeyError as exc:
             raise IndexError_(f"{self.backend.where} has no {name} vector for point {exc}: run "
-                              "`rag ingest --store qdrant --rebuild`") from exc  # fmt: skip
+                              "`rag ingest --rebuild`") from exc  # fmt: skip
 
     def sentences_in(self, chunk_rows: Iterable[int]) -> dict[int, list[tuple[int, int, int]]]:
         got = self._retrieve(chunk_rows, ["sentences"])
@@ -434,22 +443,22 @@ class QdrantStore:
         return [(got[int(r)].payload or {})["lang"] for r in rows]
 
     def chunks(self, rows: Iterable[int]) -> dict[int, Chunk]:
-        got = self._retrieve((r for r in rows if r >= 0), _CHUNK_FIELDS)
+        got = self._retrieve((r for r in rows if r >= 0), CHUNK_FIELDS)
         return {
-            row: Chunk(*(p.payload[f] for f in _CHUNK_FIELDS))  # type: ignore[index]
+            row: Chunk(*(p.payload[f] for f in CHUNK_FIELDS))  # type: ignore[index]
             for row, p in got.items()
         }
 
     def documents(self, doc_ids: Iterable[str], *, with_text: bool = False) -> dict[str, Document]:
-        fields = _DOC_FIELDS + (["text"] if with_text else [])
+        fields = DOC_FIELDS + (["text"] if with_text else [])
         got = self._retrieve((point_id("doc", d) for d in doc_ids), fields)
         return {(p.payload or {})["doc_id"]: _document(p.payload or {}) for p in got.values()}
 
     def all_documents(self) -> list[tuple[Document, int]]:
         docs = [
             (_document(p.payload or {}), int((p.payload or {})["n_chunks"]))
-            for p in _scroll(self.client, self._lock, self.name, _kind("document"),
-                             [*_DOC_FIELDS, "n_chunks"])
+            for p in scroll_all(self.client, self._lock, self.name, kind_is("document"),
+                             [*DOC_FIELDS, "n_chunks"])
         ]  # fmt: skip
         return sorted(docs, key=lambda x: (x[0].path, x[0].doc_id))
 
@@ -460,141 +469,3 @@ class QdrantStore:
 def _document(p: dict[str, Any]) -> Document:
     return Document(p["doc_id"], p.get("text", ""), p["title"], p["lang"], p["path"],
                     p["source"], p["url"], p["date"], p["country"])  # fmt: skip
-
-
-def _parents(doc_id: str) -> list[str]:
-    """``a/b/c`` → ``["a", "a/b"]``: what a ``--doc`` prefix filter matches."""
-    parts = doc_id.split("/")
-    return ["/".join(parts[:i]) for i in range(1, len(parts))]
-
-
-class QdrantWriter:
-    """Buffers an ingest and writes it in :meth:`commit` (see the module docstring)."""
-
-    def __init__(self, backend: QdrantBackend, *, model: str, dim: int, rebuild: bool) -> None:
-        self.backend = backend
-        self.model, self.dim = model, dim
-        self.client, self._lock = backend._conn()
-        old = None if rebuild else _read_manifest(self.client, self._lock, backend.collection)
-        if old is not None:
-            backend.check(old, model)
-        self.old = old
-        self.rebuild = old is None
-        self.files: dict[str, str] = {}
-        self.doc_owner: dict[str, str] = {}
-        if not self.rebuild:
-            name = backend.collection
-            for p in _scroll(self.client, self._lock, name, _kind("file"), ["path", "sha256"]):
-                self.files[p.payload["path"]] = p.payload["sha256"]  # type: ignore[index]
-            for p in _scroll(self.client, self._lock, name, _kind("document"), ["doc_id", "path"]):
-                self.doc_owner[p.payload["doc_id"]] = p.payload["path"]  # type: ignore[index]
-        self.removed: list[str] = []
-        self.batches: dict[str, FileBatch] = {}
-
-    def file_hashes(self) -> dict[str, str]:
-        return dict(self.files)
-
-    def remove_file(self, rel: str) -> int:
-        """Forget a file's points (deleted at commit). Returns 0: the chunk count is not known."""
-        self.files.pop(rel, None)
-        self.batches.pop(rel, None)
-        self.doc_owner = {d: p for d, p in self.doc_owner.items() if p != rel}
-        self.removed.append(rel)
-        return 0
-
-    def taken_doc_ids(self, doc_ids: Sequence[str]) -> dict[str, str]:
-        return {d: self.doc_owner[d] for d in doc_ids if d in self.doc_owner}
-
-    def add_file(self, batch: FileBatch) -> None:
-        if batch.rel in self.files:
-            self.remove_file(batch.rel)
-        self.batches[batch.rel] = batch
-        self.files[batch.rel] = batch.fingerprint
-        self.doc_owner.update({d.doc_id: batch.rel for d in batch.docs})
-
-    def abort(self) -> None:
-        """Nothing reached the collection yet."""
-        self.batches.clear()
-
-    def commit(self, extra: dict[str, Any]) -> dict[str, Any]:
-        b, name = self.backend, self.backend.collection
-        if self.rebuild:
-            b.create(self.dim)
-            lengths = [len(t.split()) for batch in self.batches.values() for t in batch.terms]
-            avglen = float(np.mean(lengths)) if lengths else 1.0
-        else:
-            avglen = float(self.old["lexical"]["avglen"])  # type: ignore[index]
-            for rel in dict.fromkeys([*self.removed, *self.batches]):
-                with self._lock:
-                    self.client.delete(name, points_selector=models.FilterSelector(
-                        filter=models.Filter(must=[_any("path", [rel])])))  # fmt: skip
-        for batch in self.batches.values():
-            points = _points(batch, avglen)
-            for i in range(0, len(points), UPSERT_BATCH):
-                with self._lock:
-                    self.client.upsert(name, points[i : i + UPSERT_BATCH], wait=True)
-        with self._lock:
-            counts = {
-                kind: self.client.count(name, count_filter=_kind(kind), exact=True).count
-                for kind in ("file", "document", "chunk", "sentence")
-            }
-        manifest = {
-            "schema_version": SCHEMA_VERSION,
-            "store": "qdrant",
-            "govrag_version": __version__,
-            "model": {"name": self.model, "dim": self.dim},
-            "counts": {"files": counts["file"], "documents": counts["document"],
-                       "chunks": counts["chunk"], "sentences": counts["sentence"]},
-            "lexical": {"avglen": avglen, "k1": K1, "b": B, "term_ids": "blake2b-32"},
-            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            **extra,
-        }  # fmt: skip
-        with self._lock:
-            self.client.upsert(name, [models.PointStruct(
-                id=MANIFEST_ID, vector={},
-                payload={"kind": "manifest", "json": json.dumps(manifest, ensure_ascii=False)})],
-                wait=True)  # fmt: skip
-        return manifest
-
-
-def _points(batch: FileBatch, avglen: float) -> list[models.PointStruct]:
-    """A file's points: documents, chunks, sentences, and last the file point."""
-    docs = {d.doc_id: d for d in batch.docs}
-    sent_ids = [point_id("sentence", f"{d}:{s}:{e}") for d, s, e in batch.sentences]
-    sent_chunks: dict[int, list[int]] = {}
-    points = []
-    n_chunks = Counter(c.doc_id for c in batch.chunks)
-    for d in batch.docs:
-        meta = {f: getattr(d, f) for f in _DOC_FIELDS}
-        points.append(models.PointStruct(id=point_id("doc", d.doc_id), vector={}, payload={
-            "kind": "document", **meta, "path": batch.rel, "text": d.text,
-            "n_chunks": n_chunks[d.doc_id]}))  # fmt: skip
-    for c, vec, terms, members in zip(batch.chunks, batch.chunk_vectors, batch.terms,
-                                      batch.chunk_sentences, strict=True):  # fmt: skip
-        d = docs[c.doc_id]
-        cid = point_id("chunk", c.chunk_id)
-        for i in members:
-            sent_chunks.setdefault(i, []).append(cid)
-        spans = sorted((batch.sentences[i][1], batch.sentences[i][2], sent_ids[i]) for i in members)
-        payload = {
-            "kind": "chunk", **{f: getattr(d, f) for f in _DOC_FIELDS}, "path": batch.rel,
-            **{f: getattr(c, f) for f in _CHUNK_FIELDS},
-            "sentences": [[sid, s, e] for s, e, sid in spans],
-            "doc_parents": _parents(c.doc_id), "country_uc": d.country.upper(),
-            "source_lc": d.source.lower(), "n_terms": len(terms.split()),
-        }  # fmt: skip
-        if date_num(d.date) is not None:
-            payload["date_num"] = date_num(d.date)
-        vectors = {DENSE: np.asarray(vec, dtype=np.float32).tolist(),
-                   SPARSE: doc_sparse(terms.split(), avglen)}  # fmt: skip
-        points.append(models.PointStruct(id=cid, vector=vectors, payload=payload))
-    for i, ((doc_id, s, e), vec) in enumerate(zip(batch.sentences, batch.sentence_vectors,
-                                                  strict=True)):  # fmt: skip
-        points.append(models.PointStruct(
-            id=sent_ids[i], vector={SENTENCE: np.asarray(vec, dtype=np.float32).tolist()},
-            payload={"kind": "sentence", "path": batch.rel, "doc_id": doc_id, "start": s,
-                     "end": e, "chunks": sent_chunks.get(i, [])}))  # fmt: skip
-    points.append(models.PointStruct(id=point_id("file", batch.rel), vector={},
-                                     payload={"kind": "file", "path": batch.rel,
-                                              "sha256": batch.fingerprint}))  # fmt: skip
-    return points
