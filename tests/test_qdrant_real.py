@@ -3,8 +3,11 @@
 
 The copy (``copy_index``) carries the same vectors, so nothing is embedded twice; the ingest path
 into Qdrant is the one the fake-embedder tests compare (``test_stores.py``).
-Tolerance for hybrid: BM25 term ids are 32-bit hashes and BM25's average chunk length is fixed
-at build time, so lexical scores may differ in the last digits; measured: identical on all 66.
+Dense: identical up to exact ties (the EU AI Act's amending articles 102-109 hold chunks with
+the same text, so equal scores; the two stores order such ties differently: measured 64 of 66
+top-10 lists identical in order, all 66 identical as scores and as chunks per score). Hybrid:
+BM25 term ids are 32-bit hashes and the sparse scores go through Qdrant's IDF, so the tolerance
+below; measured 65 of 66 top-5 identical, every top 1 and every answer identical.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ def qdrant_assistant(
     return Assistant(settings, real_assistant.embedder)
 
 
-def _ranked(assistant: Assistant, mode: str, k: int) -> list[list[str]]:
+def _ranked(assistant: Assistant, mode: str, k: int) -> list[list[tuple[str, float]]]:
     questions = [q.question for q in load_devset(DEVSET)]
     r = Retriever(assistant.retriever.index, assistant.embedder, Fusion(mode=mode),
                   assistant.centering)  # fmt: skip
@@ -46,8 +49,22 @@ def _ranked(assistant: Assistant, mode: str, k: int) -> list[list[str]]:
     for text, vec in zip(questions, assistant.embedder.encode_queries(questions), strict=True):
         rows = r.rank(text, vec, detect_language(text), k, Filters())
         chunks = r.index.chunks(x for x, _ in rows)
-        out.append([chunks[x].chunk_id for x, _ in rows])
+        out.append([(chunks[x].chunk_id, score) for x, score in rows])
     return out
+
+
+def _same_up_to_ties(a: list[tuple[str, float]], b: list[tuple[str, float]]) -> bool:
+    """Same scores rank by rank, and the same chunks within each group of equal scores (all but
+    the group at the cut-off, whose members outside the list are unknown)."""
+    if [round(s, 5) for _, s in a] != [round(s, 5) for _, s in b]:
+        return False
+    cut = round(a[-1][1], 5) if a else None
+    groups = [{}, {}]  # type: list[dict[float, set[str]]]
+    for hits, g in zip((a, b), groups, strict=True):
+        for chunk, score in hits:
+            if round(score, 5) != cut:
+                g.setdefault(round(score, 5), set()).add(chunk)
+    return groups[0] == groups[1]
 
 
 def test_dense_top10_is_identical_on_the_dev_set(
@@ -55,16 +72,21 @@ def test_dense_top10_is_identical_on_the_dev_set(
 ) -> None:
     a, b = _ranked(real_assistant, "dense", 10), _ranked(qdrant_assistant, "dense", 10)
     assert len(a) == 66 and all(len(x) == 10 for x in a)
-    assert [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y] == []
+    assert [
+        i for i, (x, y) in enumerate(zip(a, b, strict=True)) if not _same_up_to_ties(x, y)
+    ] == []
+    assert sum(x == y for x, y in zip(a, b, strict=True)) >= 60  # in order, ties included
 
 
 def test_hybrid_top5_agrees_on_the_dev_set(
     real_assistant: Assistant, qdrant_assistant: Assistant
 ) -> None:
     a, b = _ranked(real_assistant, "hybrid", 5), _ranked(qdrant_assistant, "hybrid", 5)
-    same = sum(x == y for x, y in zip(a, b, strict=True))
+    ids_a = [[c for c, _ in x] for x in a]
+    ids_b = [[c for c, _ in x] for x in b]
+    same = sum(x == y for x, y in zip(ids_a, ids_b, strict=True))
     assert same >= HYBRID_TOP5_MIN * len(a), f"{same}/{len(a)} identical"
-    assert all(x[0] == y[0] for x, y in zip(a, b, strict=True))
+    assert all(x[0] == y[0] for x, y in zip(ids_a, ids_b, strict=True))
     questions = load_devset(DEVSET)
     assert evaluate_devset(qdrant_assistant.retriever, questions) == evaluate_devset(
         real_assistant.retriever, questions
