@@ -21,7 +21,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _common(func: F) -> F:
-    """--corpus/--index/--model on every command; they override RAG_* variables."""
+    """--corpus/--index/--model and the store flags on every command; they override RAG_*."""
 
     @click.option(
         "--corpus",
@@ -36,9 +36,26 @@ def _common(func: F) -> F:
         help="Index folder [env RAG_INDEX_DIR; default ./index]",
     )
     @click.option("--model", help="Embedding model name or folder [env RAG_MODEL]")
+    @click.option(
+        "--store",
+        type=click.Choice(["faiss", "qdrant"]),
+        help="Index store [env RAG_STORE; default faiss, or qdrant when a Qdrant location is set]",
+    )
+    @click.option("--qdrant-url", help="Qdrant server or cluster URL [env RAG_QDRANT_URL]")
+    @click.option(
+        "--qdrant-path",
+        type=click.Path(path_type=Path),
+        help="Folder for qdrant-client's local mode, no server [env RAG_QDRANT_PATH]",
+    )
     @click.option("-v", "--verbose", is_flag=True, help="Log what happens to stderr.")
     @functools.wraps(func)
-    def wrapper(*args: Any, verbose: bool, **kwargs: Any) -> Any:
+    def wrapper(*args: Any, verbose: bool, store: str | None, qdrant_url: str | None,
+                qdrant_path: Path | None, **kwargs: Any) -> Any:  # fmt: skip
+        click.get_current_context().meta["rag_store"] = {
+            "store": store,
+            "qdrant_url": qdrant_url,
+            "qdrant_path": qdrant_path,
+        }
         logging.basicConfig(
             level=logging.INFO if verbose else logging.WARNING,
             format="%(levelname)s %(name)s: %(message)s",
@@ -51,8 +68,13 @@ def _common(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _settings(corpus_dir: Path | None, index_dir: Path | None, model: str | None) -> Settings:
-    return Settings.from_env(corpus_dir=corpus_dir, index_dir=index_dir, model=model)
+def _settings(
+    corpus_dir: Path | None, index_dir: Path | None, model: str | None, **more: Any
+) -> Settings:
+    store_flags = click.get_current_context().meta.get("rag_store", {})
+    return Settings.from_env(
+        corpus_dir=corpus_dir, index_dir=index_dir, model=model, **store_flags, **more
+    )
 
 
 def _filter_options(func: F) -> F:
@@ -157,7 +179,8 @@ def ingest(corpus_dir: Path | None, index_dir: Path | None, model: str | None, r
         click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
         return
     click.echo(
-        f"Indexed {report.documents} documents, {report.chunks} chunks in {settings.index_dir} "
+        f"Indexed {report.documents} documents, {report.chunks} chunks in "
+        f"{assistant.backend.where} "
         f"({report.seconds:.1f} s)."
     )
     click.echo(
@@ -249,9 +272,7 @@ def ask(question: str, history_file: Path | None, as_json: bool, llm: str | None
     """
     from rag.pipeline import Assistant
 
-    settings = Settings.from_env(
-        corpus_dir=corpus_dir, index_dir=index_dir, model=model, llm=llm, llm_base_url=llm_base_url
-    )
+    settings = _settings(corpus_dir, index_dir, model, llm=llm, llm_base_url=llm_base_url)
     assistant = Assistant(settings)
     answer = assistant.ask(
         question,
@@ -329,10 +350,9 @@ def eval_(data_dir: Path | None, queries_lang: str | None, corpus_langs: tuple[s
         raise click.UsageError("give either --data (with --queries-lang/--corpus-lang) or --devset")
     if answers and devset is None:
         raise click.UsageError("--answers needs --devset")
-    settings = Settings.from_env(
-        corpus_dir=corpus_dir, index_dir=index_dir, model=model, retrieval=retrieval, llm=llm,
-        llm_base_url=llm_base_url,
-    )  # fmt: skip
+    settings = _settings(
+        corpus_dir, index_dir, model, retrieval=retrieval, llm=llm, llm_base_url=llm_base_url
+    )
     assistant = Assistant(settings)
     if answers:
         assert devset is not None
@@ -376,12 +396,10 @@ def serve(host: str, port: int, llm: str | None, llm_base_url: str | None,
     from rag.pipeline import Assistant
     from rag.ui import build_app, launch
 
-    settings = Settings.from_env(
-        corpus_dir=corpus_dir, index_dir=index_dir, model=model, llm=llm, llm_base_url=llm_base_url
-    )
+    settings = _settings(corpus_dir, index_dir, model, llm=llm, llm_base_url=llm_base_url)
     assistant = Assistant(settings)
     if not assistant.has_index():
-        click.echo(f"No index in {settings.index_dir}: building it from {settings.corpus_dir} "
+        click.echo(f"No index in {assistant.backend.where}: building it from {settings.corpus_dir} "
                    "(first run only)…", err=True)  # fmt: skip
         bar = _Bar()
         try:

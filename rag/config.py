@@ -7,6 +7,7 @@ with the bad value in the message, so nothing downstream has to re-check.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,14 @@ def default_cache_dir() -> Path:
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("govrag"))
+
+
+def flag(raw: str) -> bool:
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,15 @@ class Settings:
     llm_base_url: str = ""  # e.g. http://localhost:11434 (Ollama) or http://host:8000/v1
     llm_api_key: str = field(default="", repr=False)
     llm_timeout: float = 60.0
+    # Where the index lives: "faiss" (the index folder) or "qdrant" (README, "Scaling out").
+    store: str = "faiss"
+    qdrant_url: str = ""  # a Qdrant server or cluster, e.g. http://localhost:6333
+    qdrant_path: Path | None = None  # or qdrant-client's local mode in this folder (":memory:")
+    qdrant_collection: str = "govrag"
+    qdrant_shards: int = 1  # collection settings, used when the collection is created
+    qdrant_replicas: int = 1
+    qdrant_on_disk: bool = False
+    qdrant_quantization: str = "none"  # or "int8" (scalar quantization, originals kept)
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 16 or self.chunk_tokens > 510:
@@ -74,12 +92,34 @@ class Settings:
             raise ValueError(f"llm_timeout must be > 0, got {self.llm_timeout}")
         if self.max_file_mb <= 0:
             raise ValueError(f"max_file_mb must be > 0, got {self.max_file_mb}")
+        self._check_store()
+
+    def _check_store(self) -> None:
+        if self.store not in ("faiss", "qdrant"):
+            raise ValueError(f"store must be 'faiss' or 'qdrant', got {self.store!r}")
+        where = bool(self.qdrant_url) + (self.qdrant_path is not None)
+        if self.store == "qdrant" and where != 1:
+            raise ValueError(
+                "the qdrant store needs exactly one of --qdrant-url URL (RAG_QDRANT_URL) or "
+                f"--qdrant-path DIR (RAG_QDRANT_PATH), got url={self.qdrant_url!r}, "
+                f"path={self.qdrant_path}"
+            )
+        if self.store == "faiss" and where:
+            raise ValueError("a Qdrant url or path is set but the store is 'faiss': use "
+                             "--store qdrant (RAG_STORE=qdrant)")  # fmt: skip
+        if self.qdrant_shards < 1 or self.qdrant_replicas < 1:
+            raise ValueError(f"qdrant_shards and qdrant_replicas must be > 0, got "
+                             f"{self.qdrant_shards}, {self.qdrant_replicas}")  # fmt: skip
+        if self.qdrant_quantization not in ("none", "int8"):
+            raise ValueError(
+                f"qdrant_quantization must be 'none' or 'int8', got {self.qdrant_quantization!r}"
+            )
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
         """Defaults, then ``RAG_CORPUS_DIR``/``RAG_INDEX_DIR``/``RAG_MODEL``/..., then overrides."""
         env: dict[str, Any] = {}
-        mapping = {
+        mapping: dict[str, tuple[str, Callable[[str], Any]]] = {
             "RAG_CORPUS_DIR": ("corpus_dir", Path),
             "RAG_INDEX_DIR": ("index_dir", Path),
             "RAG_MODEL": ("model", str),
@@ -95,6 +135,14 @@ class Settings:
             "RAG_LLM_BASE_URL": ("llm_base_url", str),
             "RAG_LLM_API_KEY": ("llm_api_key", str),
             "RAG_LLM_TIMEOUT": ("llm_timeout", float),
+            "RAG_STORE": ("store", str),
+            "RAG_QDRANT_URL": ("qdrant_url", str),
+            "RAG_QDRANT_PATH": ("qdrant_path", Path),
+            "RAG_QDRANT_COLLECTION": ("qdrant_collection", str),
+            "RAG_QDRANT_SHARDS": ("qdrant_shards", int),
+            "RAG_QDRANT_REPLICAS": ("qdrant_replicas", int),
+            "RAG_QDRANT_ON_DISK": ("qdrant_on_disk", flag),
+            "RAG_QDRANT_QUANTIZATION": ("qdrant_quantization", str),
         }
         for var, (name, conv) in mapping.items():
             raw = os.environ.get(var)
@@ -104,7 +152,9 @@ class Settings:
                 except ValueError as exc:
                     raise ValueError(f"{var}={raw!r} is not a valid {conv.__name__}") from exc
         env.update({k: v for k, v in overrides.items() if v is not None})
-        for key in ("corpus_dir", "index_dir", "cache_dir"):
+        if "store" not in env and (env.get("qdrant_url") or env.get("qdrant_path")):
+            env["store"] = "qdrant"  # a Qdrant location alone selects the Qdrant store
+        for key in ("corpus_dir", "index_dir", "cache_dir", "qdrant_path"):
             if key in env:
                 env[key] = Path(env[key]).expanduser()
         return cls(**env)

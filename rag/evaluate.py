@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from rag import store
 from rag.pipeline import Assistant
 from rag.retrieve import Filters, Retriever
+from rag.stores import backend_for
 from rag.types import Document
 
 
@@ -140,17 +140,20 @@ def evaluate_beir(
     groups, queries, qrels = load_beir(data_dir, queries_lang, corpus_langs)
     queries = [(qid, text) for qid, text in queries if qid in qrels]
     with tempfile.TemporaryDirectory(prefix="rag-eval-") as tmp:
-        index_dir = Path(tmp) / "index"
-        writer = store.IndexWriter(
-            index_dir, model=assistant.embedder.name, dim=assistant.embedder.dim, rebuild=True
+        backend = backend_for(assistant.settings, temporary=Path(tmp))
+        writer = backend.writer(
+            model=assistant.embedder.name, dim=assistant.embedder.dim, rebuild=True
         )
         fingerprints = {rel: rel for rel, _ in groups}
         assistant.write_documents(writer, groups, fingerprints)
         writer.commit({"index_settings": assistant.index_settings()})
-        reader = store.IndexReader(index_dir, model=assistant.embedder.name)
-        retriever = Retriever(reader, assistant.embedder, assistant.fusion, assistant.centering)
-        ranked = rank_documents(retriever, [t for _, t in queries], k)
-        reader.close()
+        reader = backend.reader(model=assistant.embedder.name)
+        try:
+            retriever = Retriever(reader, assistant.embedder, assistant.fusion, assistant.centering)
+            ranked = rank_documents(retriever, [t for _, t in queries], k)
+        finally:
+            reader.close()
+            backend.drop()
     rankings = [
         [doc.split("/", 1)[1] in qrels[qid] for doc in docs]
         for (qid, _), docs in zip(queries, ranked, strict=True)

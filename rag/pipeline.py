@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from rag import store
+from rag import store, stores
 from rag.answer import ExtractiveAnswerer
 from rag.centering import Centering, load_centering
 from rag.chunking import chunk_document, sentence_spans
@@ -76,25 +76,24 @@ class Assistant:
         self._centering: Centering | None = None
         self._chat_model = chat_model
         self._llm_answerer: LLMAnswerer | None = None
+        self.backend: stores.Backend = stores.backend_for(self.settings)
 
     # --- index lifecycle ---------------------------------------------------------------------
 
     def has_index(self) -> bool:
-        return store.exists(self.settings.index_dir)
+        return self.backend.exists()
 
     @property
     def retriever(self) -> Retriever:
         """The loaded index (loaded once; reloaded after an ingest)."""
         with self._lock:
             if self._retriever is None:
-                reader = store.IndexReader(
-                    self.settings.index_dir, model=self.embedder.name, dim=None
-                )
+                reader = self.backend.reader(model=self.embedder.name)
                 built = reader.manifest.get("index_settings")
                 if built != self.index_settings():
                     reader.close()
                     raise store.IndexError_(
-                        f"index {self.settings.index_dir} was built with settings {built}, "
+                        f"index {self.backend.where} was built with settings {built}, "
                         f"current settings are {self.index_settings()}: run `rag ingest` to rebuild"
                     )
                 self._retriever = Retriever(reader, self.embedder, self.fusion, self.centering)
@@ -126,20 +125,19 @@ class Assistant:
         """Bring the index in line with the corpus; only new or changed files are embedded."""
         t0 = time.perf_counter()
         s = self.settings
-        corpus_dir, index_dir = s.corpus_dir, s.index_dir
-        with store.lock_for(index_dir):
+        corpus_dir, backend = s.corpus_dir, self.backend
+        with backend.lock():
             files, refused = find_files(corpus_dir, self.settings.max_file_mb)
             catalog = read_catalog(corpus_dir)
             skipped = [SkippedFile(rel, why) for rel, why in refused]
-            if not rebuild and store.exists(index_dir):
-                store.recover(index_dir)
-                old = store.read_manifest(index_dir)
-                store.check_compatible(old, self.embedder.name, None, index_dir)
+            if not rebuild and backend.exists():
+                old = backend.manifest()
+                backend.check(old, self.embedder.name)
                 if old.get("index_settings") != self.index_settings():
                     log.info("chunking settings changed; re-embedding everything")
                     rebuild = True
-            writer = store.IndexWriter(
-                index_dir, model=self.embedder.name, dim=self.embedder.dim, rebuild=rebuild
+            writer = backend.writer(
+                model=self.embedder.name, dim=self.embedder.dim, rebuild=rebuild
             )
             try:
                 report = self._update(writer, files, catalog, skipped, progress)
@@ -158,7 +156,7 @@ class Assistant:
             # Not closed here: searches still running on the old index (other threads of the app)
             # would fail with "closed database". Its connection closes when the last one is done.
             self._retriever = None
-        counts = store.read_manifest(index_dir)["counts"]
+        counts = backend.manifest()["counts"]
         return IngestReport(
             documents=counts["documents"], chunks=counts["chunks"],
             files_added=report.files_added, files_changed=report.files_changed,
@@ -170,7 +168,7 @@ class Assistant:
 
     def _update(
         self,
-        writer: store.IndexWriter,
+        writer: stores.Writer,
         files: list,  # list[CorpusFile]
         catalog: dict[str, dict[str, str]],
         skipped: list[SkippedFile],
@@ -216,7 +214,7 @@ class Assistant:
 
     def write_documents(
         self,
-        writer: store.IndexWriter,
+        writer: stores.Writer,
         groups: list[tuple[str, list[Document]]],
         fingerprints: dict[str, str],
         progress: Progress = _noop,
@@ -290,7 +288,7 @@ class Assistant:
 
     @staticmethod
     def _id_clash(
-        writer: store.IndexWriter, rel: str, docs: list[Document], claimed: dict[str, str]
+        writer: stores.Writer, rel: str, docs: list[Document], claimed: dict[str, str]
     ) -> str:
         ids = [d.doc_id for d in docs]
         taken = {k: v for k, v in writer.taken_doc_ids(ids).items() if v != rel}

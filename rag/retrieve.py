@@ -1,7 +1,8 @@
 """Retrieval over a loaded index: query encoding, filters, dense + BM25 fusion, hit assembly.
 
-Filters run inside FAISS (an id selector built from the chunk table) and on the BM25 scores, so a
-filtered search still returns k hits when k exist. Not done here: answering, loading or writing.
+Filters run inside the store (FAISS id selectors, or Qdrant payload filters), so a filtered search
+still returns k hits when k exist. Not done here: answering, loading or writing, the candidate
+searches themselves (``stores.py``).
 """
 
 from __future__ import annotations
@@ -9,15 +10,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-import faiss
 import numpy as np
 
-from rag import vector_index
 from rag.centering import Centering
 from rag.embeddings import Embedder
 from rag.lang import detect_language
-from rag.lexical import tokenize
-from rag.store import IndexReader
+from rag.stores import Store
 from rag.types import Hit, SearchResult
 
 log = logging.getLogger(__name__)
@@ -119,44 +117,10 @@ class Fusion:
 class Retriever:
     """Hybrid retrieval with filters; ``search`` is safe to call from threads."""
 
-    index: IndexReader
+    index: Store
     embedder: Embedder
     fusion: Fusion = field(default_factory=Fusion)
     centering: Centering = field(default_factory=lambda: Centering(0.0, {}, {}))
-    _filter_cache: dict[Filters, np.ndarray] = field(default_factory=dict, repr=False)
-
-    def allowed_rows(self, filters: Filters) -> np.ndarray | None:
-        if not filters.active:
-            return None
-        if filters not in self._filter_cache:
-            cond, args = filters.sql()
-            if len(self._filter_cache) > 256:
-                self._filter_cache.clear()
-            self._filter_cache[filters] = np.sort(self.index.rows_where(cond, args))
-        return self._filter_cache[filters]
-
-    def _search(
-        self, index: faiss.Index, vec: np.ndarray, k: int, allowed: np.ndarray | None
-    ) -> list[tuple[int, float]]:
-        if index.ntotal == 0 or (allowed is not None and len(allowed) == 0):
-            return []
-        k = max(1, min(k, index.ntotal))
-        scores, ids = vector_index.search(index, vec, k, allowed)
-        return [(int(i), float(s)) for i, s in zip(ids, scores, strict=True) if i >= 0]
-
-    def lexical(
-        self, query: str, lang: str, k: int, allowed: np.ndarray | None
-    ) -> dict[int, float]:
-        """BM25 scores of the top-k chunks (row id → score), zero scores left out."""
-        lex = self.index.lexical
-        scores = lex.scores(tokenize(query, lang))
-        if allowed is not None:
-            scores = np.where(np.isin(lex.rows, allowed), scores, 0.0)
-        if not scores.size:
-            return {}
-        k = min(k, scores.size)
-        top = np.argpartition(-scores, k - 1)[:k]
-        return {int(lex.rows[i]): float(scores[i]) for i in top if scores[i] > 0}
 
     def sentence_scores(
         self, query_vec: np.ndarray, chunk_rows: list[int]
@@ -182,20 +146,13 @@ class Retriever:
         """
         f = self.fusion
         q = self.query_vector(query_vec, query_lang)
-        allowed = self.allowed_rows(filters)
         n = max(f.candidates, k * 3)
-        dense = dict(self._search(self.index.vectors, q, n, allowed))
+        found = self.index.candidates(query, query_lang, q, n, filters, hybrid=f.mode == "hybrid")
+        dense = dict(found.dense)
         if f.mode == "dense":
             return self._cap_per_doc(sorted(dense.items(), key=lambda x: -x[1]), k)
-        lexical = self.lexical(query, query_lang, n, allowed)
-        top_sents = self._search(self.index.sentence_vectors, q, n, None)
-        allowed_set = None if allowed is None else set(allowed.tolist())
-        from_sents = [
-            c for cs in self.index.chunks_of_sentences(r for r, _ in top_sents).values() for c in cs
-        ]
-        rows = list(dict.fromkeys([*dense, *lexical, *from_sents]))
-        if allowed_set is not None:
-            rows = [r for r in rows if r in allowed_set]
+        lexical = found.lexical
+        rows = list(dict.fromkeys([*dense, *lexical, *found.from_sentences]))
         missing = [r for r in rows if r not in dense]
         if missing:
             dense.update(zip(missing, (self.index.vectors_of(missing) @ q).tolist(), strict=True))
