@@ -281,3 +281,30 @@ def test_damaged_manifest_says_rebuild(assistant: Assistant) -> None:
     client.set_payload(backend.collection, {"json": "{not json"}, points=[MANIFEST_ID])
     with pytest.raises(store.IndexError_, match=r"damaged.*rag ingest --rebuild"):
         Assistant(assistant.settings, HashEmbedder(64)).search("x")
+
+
+def test_the_app_serves_a_qdrant_index_like_a_faiss_one(pair: tuple[Assistant, Assistant]) -> None:
+    """`rag serve --qdrant-path …`: the app's /search and /ask over Qdrant match FAISS."""
+    from gradio_client import Client
+
+    from rag.ui import build_app, launch
+    from tests.conftest import free_port
+
+    results = []
+    for assistant in pair:
+        app = build_app(assistant)
+        port = free_port()
+        launch(app, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
+        try:
+            client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+            hits = client.predict("G7 Hiroshima process", 3, [], api_name="/search")["hits"]
+            answer = client.predict("fines Article 5", [], [], "", api_name="/ask")
+        finally:
+            app.close()
+        results.append((hits, answer))
+    (faiss_hits, faiss_answer), (qdrant_hits, qdrant_answer) = results
+    assert faiss_hits and [h["chunk_id"] for h in faiss_hits] == [
+        h["chunk_id"] for h in qdrant_hits
+    ]
+    assert faiss_answer["answer"] == qdrant_answer["answer"]
+    assert faiss_answer["citations"] == qdrant_answer["citations"]
