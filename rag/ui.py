@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import html
+import io
 import json
 import logging
 import re
@@ -110,6 +111,22 @@ def answer_markdown(answer: Answer) -> str:
         blocks.setdefault(c.doc_id, []).append(f"“{md_escape(c.quote)}” [\\[{c.n}\\]](#src-{c.n})")
     parts = [lead] + [heads[d] + "  \n" + " … ".join(qs) for d, qs in blocks.items()]
     return "\n\n".join([*parts, footer])
+
+
+def export_text(result: dict[str, Any], fmt: str) -> str:
+    """A search result (``SearchResult.to_json()``) as CSV (one row per hit, every citation field)
+    or as the JSON object itself."""
+    if fmt == "json":
+        return json.dumps(result, ensure_ascii=False, indent=2)
+    if fmt != "csv":
+        raise ValueError(f"export format must be 'csv' or 'json', got {fmt!r}")
+    hits = result.get("hits", [])
+    out = io.StringIO()
+    if hits:
+        writer = csv.DictWriter(out, fieldnames=list(hits[0]))
+        writer.writeheader()
+        writer.writerows(hits)
+    return out.getvalue()
 
 
 def _card(anchor: str, n_label: str, title: str, lang: str, meta: str, before: str, span: str,
@@ -244,15 +261,9 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         if not hits:
             raise gr.Error("Run a search first.")
         folder = Path(tempfile.mkdtemp(prefix="govrag-export-"))
-        if fmt == "json":
-            path = folder / "govrag-search.json"
-            path.write_text(json.dumps(state, ensure_ascii=False, indent=2), encoding="utf-8")
-        else:
-            path = folder / "govrag-search.csv"
-            with path.open("w", newline="", encoding="utf-8") as fh:
-                writer = csv.DictWriter(fh, fieldnames=list(hits[0]))
-                writer.writeheader()
-                writer.writerows(hits)
+        path = folder / f"govrag-search.{'json' if fmt == 'json' else 'csv'}"
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            fh.write(export_text(state, fmt))
         return str(path)
 
     def corpus_table() -> list[list[Any]]:
@@ -423,7 +434,18 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             """Ranked passages (the same object as `rag search --json`)."""
             return assistant.search(query, int(k), Filters(langs=tuple(langs or ()))).to_json()
 
+        def api_export(
+            query: str, k: int = 10, langs: list[str] | None = None, fmt: str = "csv"
+        ) -> str:
+            """The Search tab's export: the result set with full citations as CSV or JSON text."""
+            try:
+                result = assistant.search(query, int(k), Filters(langs=tuple(langs or ())))
+                return export_text(result.to_json(), fmt)
+            except ValueError as exc:
+                raise gr.Error(str(exc)) from exc
+
         gr.api(api_ask, api_name="ask")
+        gr.api(api_export, api_name="export")
         gr.api(api_search, api_name="search")
     return app
 

@@ -118,3 +118,20 @@ def test_api_search_with_language_filter(served: str) -> None:
     client = Client(served, verbose=False)
     result = client.predict("Hiroshima AI process", 4, ["nl"], api_name="/search")
     assert result["hits"] and all(h["lang"] == "nl" for h in result["hits"])
+
+
+@pytest.mark.model
+def test_api_export_csv_and_json_carry_full_citations(served: str) -> None:
+    import csv
+    import json
+
+    from gradio_client import Client
+
+    client = Client(served, verbose=False)
+    text = client.predict("kinesiska ambassaden", 3, ["sv"], "csv", api_name="/export")
+    rows = list(csv.DictReader(text.splitlines()))
+    data = json.loads(client.predict("kinesiska ambassaden", 3, ["sv"], "json", api_name="/export"))
+    assert len(rows) == len(data["hits"]) == 3
+    for row, hit in zip(rows, data["hits"], strict=True):
+        assert row["chunk_id"] == hit["chunk_id"] and row["lang"] == hit["lang"] == "sv"
+        assert int(row["start"]) == hit["start"] and row["text"] == hit["text"]
