@@ -125,6 +125,7 @@ def test_llm_toggle_switches_the_answering_mode(small_page: Any) -> None:
 
 def test_search_export_downloads_csv_and_json(small_page: Any, tmp_path: Path) -> None:
     import csv
+    import io
     import json
 
     small_page.get_by_role("tab", name="Search").click()
@@ -142,7 +143,7 @@ def test_search_export_downloads_csv_and_json(small_page: Any, tmp_path: Path) -
         path = tmp_path / f"export.{fmt}"
         info.value.save_as(path)
         got[fmt] = path.read_text(encoding="utf-8")
-    rows = list(csv.DictReader(got["csv"].splitlines()))
+    rows = list(csv.DictReader(io.StringIO(got["csv"], newline="")))
     data = json.loads(got["json"])
     assert rows and len(rows) == len(data["hits"])
     assert rows[0]["doc_id"] == data["hits"][0]["doc_id"] and rows[0]["start"].isdigit()

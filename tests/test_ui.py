@@ -123,13 +123,14 @@ def test_api_search_with_language_filter(served: str) -> None:
 @pytest.mark.model
 def test_api_export_csv_and_json_carry_full_citations(served: str) -> None:
     import csv
+    import io
     import json
 
     from gradio_client import Client
 
     client = Client(served, verbose=False)
     text = client.predict("kinesiska ambassaden", 3, ["sv"], "csv", api_name="/export")
-    rows = list(csv.DictReader(text.splitlines()))
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
     data = json.loads(client.predict("kinesiska ambassaden", 3, ["sv"], "json", api_name="/export"))
     assert len(rows) == len(data["hits"]) == 3
     for row, hit in zip(rows, data["hits"], strict=True):
