@@ -94,6 +94,19 @@ class Evidence:
     score: float
 
 
+@dataclass(frozen=True)
+class Retrieval:
+    """One question's retrieval: ``ranked`` (row, score) and ``hits`` are aligned."""
+
+    question: str
+    lang: str  # the question's language
+    query: str  # the question resolved against the chat history
+    query_lang: str
+    query_vec: np.ndarray  # centered
+    ranked: list[tuple[int, float]]
+    hits: list[Hit]
+
+
 _FOLLOW_UP = re.compile(
     r"^(and|but|what about|how about|also|en|maar|och|men|und|aber|et|mais|y|pero|e|og|"
     r"那|那么|还有)\b",
@@ -177,6 +190,28 @@ class ExtractiveAnswerer:
                 chosen.append(i)
         return [pool[i] for i in chosen]
 
+    def retrieve(
+        self,
+        question: str,
+        *,
+        history: Sequence[tuple[str, str]] = (),
+        filters: Filters | None = None,
+        k: int = 8,
+    ) -> Retrieval:
+        """The question's language, its follow-up resolution and its ranked passages (one query
+        encode), shared by the extractive and the LLM answerer."""
+        question = question.strip()
+        if not question:
+            raise ValueError("the question is empty")
+        query = resolve_follow_up(question, history)
+        query_lang = detect_language(query)
+        raw = self.retriever.embedder.encode_queries([query])[0]
+        ranked = self.retriever.rank(query, raw, query_lang, k, filters or Filters())
+        return Retrieval(
+            question, detect_language(question), query, query_lang,
+            self.retriever.query_vector(raw, query_lang), ranked, self.retriever.hits(ranked),
+        )  # fmt: skip
+
     def answer(
         self,
         question: str,
@@ -185,23 +220,22 @@ class ExtractiveAnswerer:
         filters: Filters | None = None,
         k: int = 8,
     ) -> Answer:
-        question = question.strip()
-        if not question:
-            raise ValueError("the question is empty")
-        lang = detect_language(question)
-        query = resolve_follow_up(question, history)
-        query_lang = detect_language(query)
-        raw = self.retriever.embedder.encode_queries([query])[0]
-        ranked = self.retriever.rank(query, raw, query_lang, k, filters or Filters())
-        hits = self.retriever.hits(ranked)
-        qvec = self.retriever.query_vector(raw, query_lang)
-        evidence = self.evidence(query, query_lang, qvec, ranked, hits)
+        return self.answer_from(self.retrieve(question, history=history, filters=filters, k=k))
+
+    def answer_from(self, r: Retrieval) -> Answer:
+        """Evidence sentences of retrieved passages → a cited Answer, or an abstention."""
+        evidence = self.evidence(r.query, r.query_lang, r.query_vec, r.ranked, r.hits)
         if not evidence or evidence[0].score < self.config.min_score:
-            return Answer(
-                question=question, question_lang=lang, answer=abstain_message(lang),
-                abstained=True, mode="extractive", closest=tuple(hits[:3]), retrieval_query=query,
-            )  # fmt: skip
-        return compose(question, lang, self.select(evidence), query)
+            return abstention(r, "extractive")
+        return compose(r.question, r.lang, self.select(evidence), r.query)
+
+
+def abstention(r: Retrieval, mode: str, note: str = "") -> Answer:
+    """ "The corpus does not answer this", in the question's language, with the closest passages."""
+    return Answer(
+        question=r.question, question_lang=r.lang, answer=abstain_message(r.lang),
+        abstained=True, mode=mode, closest=tuple(r.hits[:3]), retrieval_query=r.query, note=note,
+    )  # fmt: skip
 
 
 def compose(question: str, lang: str, chosen: Sequence[Evidence], query: str = "") -> Answer:

@@ -28,9 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from rag.answer import ExtractiveAnswerer, abstain_message, resolve_follow_up
+from rag.answer import ExtractiveAnswerer, Retrieval, abstention
 from rag.chunking import sentence_spans
-from rag.lang import detect_language
 from rag.retrieve import Filters
 from rag.types import Answer, Citation, Hit
 
@@ -249,60 +248,38 @@ class LLMAnswerer:
         filters: Filters | None = None,
         k: int = 8,
     ) -> Answer:
-        question = question.strip()
-        if not question:
-            raise ValueError("the question is empty")
-        lang = detect_language(question)
-        query = resolve_follow_up(question, history)
-        query_lang = detect_language(query)
-        raw = self.retriever.embedder.encode_queries([query])[0]
-        ranked = self.retriever.rank(query, raw, query_lang, k, filters or Filters())
-        hits = self.retriever.hits(ranked)
-        sources = hits[: self.config.sources]
+        r = self.extractive.retrieve(question, history=history, filters=filters, k=k)
+        sources = r.hits[: self.config.sources]
         if not sources:
-            return self._fallback(question, history, filters, "no passages matched the filters")
+            return self._fallback(r, "no passages matched the filters")
         earlier = [q for q, _ in history[-3:]]
-        messages = build_messages(question, lang, sources, earlier)
+        messages = build_messages(r.question, r.lang, sources, earlier)
         try:
             reply = self.chat_model.invoke(messages)
         except Exception as exc:  # connection refused, timeout, HTTP error, bad model name
             log.warning("LLM call failed: %s", exc)
             reason = f"the language model could not be reached ({type(exc).__name__}: {exc})"
-            return self._fallback(question, history, filters, _short(reason))
+            return self._fallback(r, _short(reason))
         text = _content(reply).strip()
         if text.strip(" .") == NO_ANSWER or (text.startswith(NO_ANSWER) and len(text) < 40):
-            return Answer(
-                question=question, question_lang=lang, answer=abstain_message(lang),
-                abstained=True, mode="llm", closest=tuple(hits[:3]), retrieval_query=query,
-                note=f"{self.config.label} found no answer in the sources",
-            )  # fmt: skip
+            return abstention(r, "llm", f"{self.config.label} found no answer in the sources")
         try:
             claims = parse_claims(text, len(sources))
             check_quotes(claims, sources)
         except CheckFailed as exc:
             log.warning("LLM answer rejected: %s", exc)
-            return self._fallback(
-                question, history, filters, f"the language model's answer failed a check: {exc}"
-            )
-        rows = {h.chunk_id: r for (r, _), h in zip(ranked, hits, strict=False)}
-        return self._compose(question, lang, query, query_lang, text, claims, sources, rows)
+            return self._fallback(r, f"the language model's answer failed a check: {exc}")
+        rows = {h.chunk_id: row for (row, _), h in zip(r.ranked, r.hits, strict=False)}
+        return self._compose(r, text, claims, sources, rows)
 
-    def _fallback(
-        self,
-        question: str,
-        history: Sequence[tuple[str, str]],
-        filters: Filters | None,
-        reason: str,
-    ) -> Answer:
-        answer = self.extractive.answer(question, history=history, filters=filters)
+    def _fallback(self, r: Retrieval, reason: str) -> Answer:
+        """The extractive answer over the same retrieval (no second query encode)."""
+        answer = self.extractive.answer_from(r)
         return replace(answer, note=f"Extractive answer shown because {reason}.")
 
     def _compose(
         self,
-        question: str,
-        lang: str,
-        query: str,
-        query_lang: str,
+        r: Retrieval,
         text: str,
         claims: Sequence[Claim],
         sources: Sequence[Hit],
@@ -311,25 +288,26 @@ class LLMAnswerer:
         """Renumber the cited sources 1..m in order of use; one exact-span citation per source."""
         order = list(dict.fromkeys(n for c in claims for n in c.sources))
         renumber = {old: new for new, old in enumerate(order, 1)}
-        claim_vecs = self.retriever.embedder.encode_queries([c.text for c in claims])
+        claim_vecs: np.ndarray | None = None  # encoded only if some source has no quote
         citations = []
         for old in order:
             hit = sources[old - 1]
-            span = None
-            for claim in claims:
-                if old in claim.sources:
-                    for quote in claim.quotes:
-                        span = span or locate(quote, hit.text)
+            citing = [i for i, c in enumerate(claims) if old in c.sources]
+            span = next(
+                (sp for i in citing for q in claims[i].quotes if (sp := locate(q, hit.text))),
+                None,
+            )
             if span is None:
-                span = self._best_sentence(
-                    hit, rows.get(hit.chunk_id), claims, claim_vecs, old, query_lang
-                )
-            start, end = hit.start + span[0], hit.start + span[1]
+                if claim_vecs is None:
+                    claim_vecs = self.retriever.embedder.encode_queries([c.text for c in claims])
+                qs = [self.retriever.query_vector(claim_vecs[i], r.query_lang) for i in citing]
+                span = self._best_sentence(hit, rows.get(hit.chunk_id), np.stack(qs))
             citations.append(
                 Citation(
                     n=renumber[old], doc_id=hit.doc_id, chunk_id=hit.chunk_id, title=hit.title,
                     lang=hit.lang, source=hit.source, date=hit.date,
-                    quote=hit.text[span[0] : span[1]], start=start, end=end, url=hit.url,
+                    quote=hit.text[span[0] : span[1]], start=hit.start + span[0],
+                    end=hit.start + span[1], url=hit.url,
                 )
             )  # fmt: skip
 
@@ -337,32 +315,21 @@ class LLMAnswerer:
             return "".join(f"[{renumber[n]}]" for n in dict.fromkeys(_numbers(m.group(1))))
 
         return Answer(
-            question=question, question_lang=lang, answer=_renumber(text, rewrite),
-            abstained=False, mode="llm", citations=tuple(citations), retrieval_query=query,
+            question=r.question, question_lang=r.lang, answer=_renumber(text, rewrite),
+            abstained=False, mode="llm", citations=tuple(citations), retrieval_query=r.query,
             note=f"Written by {self.config.label}; citations checked against the sources.",
         )  # fmt: skip
 
-    def _best_sentence(
-        self,
-        hit: Hit,
-        row: int | None,
-        claims: Sequence[Claim],
-        vecs: np.ndarray,
-        n: int,
-        query_lang: str,
-    ) -> tuple[int, int]:
-        """The sentence of ``hit`` (offsets within its text) closest to the claims citing it."""
-        rows = [i for i, c in enumerate(claims) if n in c.sources]
-        best: tuple[float, tuple[int, int]] | None = None
-        if row is not None:
-            for i in rows:
-                q = self.retriever.query_vector(vecs[i], query_lang)
-                for _, s, e, sim in self.retriever.sentence_scores(q, [row]).get(row, []):
-                    if best is None or sim > best[0]:
-                        best = (sim, (s - hit.start, e - hit.start))
-        if best is None:  # no stored sentences: cite the whole passage
+    def _best_sentence(self, hit: Hit, row: int | None, claim_vecs: np.ndarray) -> tuple[int, int]:
+        """The sentence of ``hit`` (offsets within its text) closest to any of the claims citing
+        it (centered claim vectors, one per row)."""
+        index = self.retriever.index
+        inside = index.sentences_in([row]).get(row, []) if row is not None else []
+        if not inside:  # no stored sentences: cite the whole passage
             return (0, len(hit.text))
-        return best[1]
+        sims = index.vectors_of([s for s, _, _ in inside], sentences=True) @ claim_vecs.T
+        _, start, end = inside[int(np.argmax(sims.max(axis=1)))]
+        return (start - hit.start, end - hit.start)
 
 
 def _renumber(text: str, rewrite: Any) -> str:
