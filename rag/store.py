@@ -183,9 +183,33 @@ class IndexReader:
     """A loaded, verified index. Thread-safe for concurrent searches."""
 
     def __init__(self, index_dir: Path, *, model: str, dim: int | None = None, verify: bool = True):
-        if not (index_dir / MANIFEST).exists():
-            recover(index_dir)
         self.dir = index_dir
+        for attempt in range(3):
+            if not (index_dir / MANIFEST).exists() and _old(index_dir).exists():
+                # A crashed write, or a writer between its two renames: recovering is a write,
+                # so it waits for any writer to finish.
+                with lock_for(index_dir):
+                    recover(index_dir)
+            try:
+                self._open(index_dir, model, dim, verify)
+                return
+            except IndexError_:
+                if attempt == 2 or not self._replaced():
+                    raise
+                log.info("index %s was replaced while loading; loading it again", index_dir)
+
+    def _replaced(self) -> bool:
+        """Did a commit swap the folder while we read it (so a mismatch is not damage)?"""
+        db = getattr(self, "_db", None)
+        if db is not None:
+            db.close()
+            del self._db
+        try:
+            return read_manifest(self.dir) != getattr(self, "manifest", None)
+        except IndexError_:  # gone (mid-swap: retry) or damaged (not a swap)
+            return not (self.dir / MANIFEST).exists() and _old(self.dir).exists()
+
+    def _open(self, index_dir: Path, model: str, dim: int | None, verify: bool) -> None:
         self.manifest = read_manifest(index_dir)
         check_compatible(self.manifest, model, dim, index_dir)
         if verify:

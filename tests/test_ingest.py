@@ -225,3 +225,32 @@ def test_settings_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     monkeypatch.setenv("RAG_TOP_K", "many")
     with pytest.raises(ValueError, match="RAG_TOP_K='many'"):
         Settings.from_env()
+
+
+def test_reader_loading_across_a_swap_loads_the_new_index(
+    assistant: Assistant, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit that replaces the folder while a reader checks its files is not damage: the
+    reader loads again (the app reloads while a re-index commits)."""
+    assistant.ingest()
+    index_dir = assistant.settings.index_dir
+    real_verify = store.verify_files
+    calls = []
+
+    def verify_during_a_commit(where: Path, manifest: dict) -> None:
+        calls.append(manifest["counts"]["chunks"])
+        if len(calls) == 1:  # another process commits between our manifest read and file check
+            (corpus / "new.txt").write_text("A new file about audit rules for AI.", "utf-8")
+            assistant.ingest()
+        real_verify(where, manifest)
+
+    monkeypatch.setattr(store, "verify_files", verify_during_a_commit)
+    reader = store.IndexReader(index_dir, model=assistant.embedder.name)
+    assert calls[-1] == calls[0] + 1  # the retry checked the new index (one more chunk)
+    assert reader.manifest == store.read_manifest(index_dir) and reader.size == calls[-1]
+    reader.close()
+    # Damage is still damage: no retry hides a checksum mismatch of an unchanged manifest.
+    monkeypatch.setattr(store, "verify_files", real_verify)
+    (index_dir / "vectors.faiss").write_bytes(b"broken")
+    with pytest.raises(store.IndexError_, match="does not match its checksum"):
+        store.IndexReader(index_dir, model=assistant.embedder.name)
