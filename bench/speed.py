@@ -23,7 +23,7 @@ from rag.config import Settings
 from rag.corpus import LoadError, find_files, iter_documents, read_catalog
 from rag.embeddings import resolve_model
 from rag.evaluate import evaluate_devset, load_devset
-from rag.pipeline import Assistant
+from rag.pipeline import Assistant, with_title
 from rag.types import Document
 
 
@@ -44,12 +44,18 @@ def corpus_chunks(assistant: Assistant) -> list[str]:
 
 
 def _embedded_texts(assistant: Assistant) -> list[str]:
-    """Exactly the texts an ingest embeds: every chunk, then every stored sentence."""
+    """Exactly the texts an ingest embeds: every chunk, then every stored sentence (each with its
+    document title in front when ``title_context`` is on, as the ingest does)."""
     index = assistant.retriever.index
-    chunk_texts = [r[0] for r in index._query("SELECT text FROM chunks")]
-    rows = index._query("SELECT d.text, s.start, s.end FROM sentences s "
-                        "JOIN documents d ON d.doc_id = s.doc_id")  # fmt: skip
-    return chunk_texts + [text[s:e] for text, s, e in rows]
+    chunks = index._query("SELECT c.text, d.title FROM chunks c "
+                          "JOIN documents d ON d.doc_id = c.doc_id")  # fmt: skip
+    sents = index._query("SELECT d.text, s.start, s.end, d.title FROM sentences s "
+                         "JOIN documents d ON d.doc_id = s.doc_id")  # fmt: skip
+    pairs = [(title, text) for text, title in chunks]
+    pairs += [(title, text[s:e]) for text, s, e, title in sents]
+    if not assistant.settings.title_context:
+        return [text for _, text in pairs]
+    return [with_title(title, text) for title, text in pairs]
 
 
 def run(repeat: int = 3, log: Any = print, **_: Any) -> dict[str, Any]:

@@ -20,8 +20,8 @@ PAIRS = [
     ("en", ["en", "nl", "sv", "de", "zh"]),
 ]  # fmt: skip
 MODES = {
-    # The plain baseline: chunk vectors only, no language centering, no sentences, no BM25.
-    "dense": {"RAG_RETRIEVAL": "dense", "RAG_CENTERING": "0"},
+    # The plain baseline: chunk vectors only; no language centering, titles, sentences or BM25.
+    "dense": {"RAG_RETRIEVAL": "dense", "RAG_CENTERING": "0", "RAG_TITLE_CONTEXT": "0"},
     "hybrid": {"RAG_RETRIEVAL": "hybrid"},
 }
 

@@ -47,7 +47,13 @@ class Settings:
     batch_size: int = 32
     top_k: int = 5
     retrieval: str = "hybrid"  # "hybrid" (dense + sentences + BM25) or "dense"
+    # Per passage already listed in the same document language, a passage's score counts this
+    # much less when the result list is ordered (0 = plain score order). See Fusion.lang_penalty.
+    lang_spread: float = 0.02
     centering: float = 0.8  # share of the language mean taken out of vectors; 0 = off
+    # Embed chunks and sentences with their document's title in front (the vectors only: stored
+    # text, offsets and quotes are unchanged). README "How it works" has the measurements.
+    title_context: bool = True
     max_file_mb: float = 20.0
     max_upload_mb: float = 20.0
     # Optional LLM answers (see README "LLM mode"): a model in init_chat_model form, e.g.
@@ -78,6 +84,8 @@ class Settings:
             raise ValueError(f"batch_size must be > 0, got {self.batch_size}")
         if self.retrieval not in ("hybrid", "dense"):
             raise ValueError(f"retrieval must be 'hybrid' or 'dense', got {self.retrieval!r}")
+        if not 0 <= self.lang_spread <= 1:
+            raise ValueError(f"lang_spread must be in 0..1, got {self.lang_spread}")
         if not 0 <= self.centering <= 1:
             raise ValueError(f"centering must be in 0..1, got {self.centering}")
         if self.top_k < 1:
@@ -128,7 +136,9 @@ class Settings:
             "RAG_BATCH_SIZE": ("batch_size", int),
             "RAG_TOP_K": ("top_k", int),
             "RAG_RETRIEVAL": ("retrieval", str),
+            "RAG_LANG_SPREAD": ("lang_spread", float),
             "RAG_CENTERING": ("centering", float),
+            "RAG_TITLE_CONTEXT": ("title_context", flag),
             "RAG_MAX_FILE_MB": ("max_file_mb", float),
             "RAG_MAX_UPLOAD_MB": ("max_upload_mb", float),
             "RAG_LLM": ("llm", str),

@@ -33,6 +33,21 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 MIN_SENTENCE_CHARS = 15
+MAX_TITLE_CHARS = 200  # a title longer than this (a first sentence taken as title) is cut
+
+
+def with_title(title: str, body: str) -> str:
+    """The text embedded for a chunk or sentence: its document's title, a blank line, the text.
+
+    A passage alone often lacks what it is about ("This Regulation shall enter into force on…"
+    in a Chinese ordinance, a sentence deep in a news story); the title carries the document's
+    subject and name into every vector of the document. Nothing is added when the text already
+    starts with the title (the first chunk of most documents).
+    """
+    title = " ".join(title.split())[:MAX_TITLE_CHARS]
+    if not title or body.startswith(title):
+        return body
+    return f"{title}\n\n{body}"
 
 
 @dataclass(frozen=True)
@@ -64,7 +79,9 @@ class Assistant:
         """``chat_model``: a LangChain chat model to use for LLM answers instead of building one
         from ``settings.llm`` (tests pass a fake one)."""
         self.settings = settings or Settings.from_env()
-        self.fusion = fusion or Fusion(mode=self.settings.retrieval)
+        self.fusion = fusion or Fusion(
+            mode=self.settings.retrieval, lang_penalty=self.settings.lang_spread
+        )
         self.embedder: Embedder = embedder or make_embedder(
             self.settings.model,
             cache_dir=self.settings.cache_dir,
@@ -118,6 +135,7 @@ class Assistant:
             "max_tokens": self.settings.chunk_tokens,
             "overlap_tokens": self.settings.chunk_overlap_tokens,
             "centering": self.settings.centering,
+            "title_context": self.settings.title_context,
             "min_sentence_chars": MIN_SENTENCE_CHARS,
         }
 
@@ -283,6 +301,10 @@ class Assistant:
             members.append(inside)
         terms = [terms_to_text(tokenize(c.text, lang[c.doc_id])) for c in chunks]
         texts = [c.text for c in chunks] + [text[d][s:e] for d, s, e in sentences]
+        if self.settings.title_context:
+            title = {d.doc_id: d.title for d in docs}
+            owners = [c.doc_id for c in chunks] + [d for d, _, _ in sentences]
+            texts = [with_title(title[d], t) for d, t in zip(owners, texts, strict=True)]
         langs = [lang[c.doc_id] for c in chunks] + [lang[d] for d, _, _ in sentences]
         return _Prepared(rel, docs, chunks, terms, sentences, members, texts, langs)
 

@@ -8,6 +8,7 @@ searches themselves (``stores.py``).
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -91,8 +92,9 @@ class Fusion:
     where ``w`` is ``same_lang`` when the chunk is in the question's language and ``cross_lang``
     otherwise (across languages only names, numbers and acronyms can match). Vectors are
     language-centered (see ``centering.py``). ``per_doc`` caps how many chunks of one document
-    reach the result list, so one long document cannot fill it. ``mode="dense"`` uses the chunk
-    vectors alone.
+    reach the result list, so one long document cannot fill it. ``lang_penalty`` spreads the list
+    over document languages: each passage pays it once for every passage of its language ranked
+    above it. ``mode="dense"`` uses the chunk vectors alone.
     """
 
     mode: str = "hybrid"  # or "dense"
@@ -101,6 +103,7 @@ class Fusion:
     cross_lang: float = 0.02
     candidates: int = 50
     per_doc: int = 3
+    lang_penalty: float = 0.02
 
     def __post_init__(self) -> None:
         if self.mode not in ("hybrid", "dense"):
@@ -111,6 +114,8 @@ class Fusion:
             )
         if not 0 <= self.sentence <= 1:
             raise ValueError(f"sentence weight must be in 0..1, got {self.sentence}")
+        if self.lang_penalty < 0:
+            raise ValueError(f"lang_penalty must be >= 0, got {self.lang_penalty}")
 
 
 @dataclass
@@ -171,7 +176,34 @@ class Retriever:
             + np.where(same, f.same_lang, f.cross_lang) * lex
         )
         scored = sorted(zip(rows, fused.tolist(), strict=True), key=lambda x: -x[1])
+        if f.lang_penalty > 0:
+            langs = dict(zip(rows, self.index.lang_of(arr), strict=True))
+            scored = self._spread_languages(scored, langs)
         return self._cap_per_doc(scored, k)
+
+    def _spread_languages(
+        self, scored: list[tuple[int, float]], lang: dict[int, str]
+    ) -> list[tuple[int, float]]:
+        """Reorder so that each further passage in a language already listed pays
+        ``lang_penalty`` per passage of that language above it (the best passage stays first).
+
+        Multilingual encoders favour passages in the question's language; a small, steady
+        penalty lets the best passage of another language into the first places when it is
+        nearly as good (README, "Shipped corpus dev set", for what it gains and costs).
+        """
+        pen = self.fusion.lang_penalty
+        queues: dict[str, deque[tuple[int, float]]] = {}
+        for item in scored:  # best first within each language
+            queues.setdefault(lang[item[0]], deque()).append(item)
+        used = dict.fromkeys(queues, 0)
+        out: list[tuple[int, float]] = []
+        while queues:
+            best = max(queues, key=lambda x: queues[x][0][1] - pen * used[x])
+            out.append(queues[best].popleft())
+            used[best] += 1
+            if not queues[best]:
+                del queues[best]
+        return out
 
     def _cap_per_doc(self, scored: list[tuple[int, float]], k: int) -> list[tuple[int, float]]:
         if self.fusion.per_doc >= k:

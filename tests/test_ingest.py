@@ -12,7 +12,7 @@ import pytest
 from rag import store
 from rag.config import Settings
 from rag.embeddings import HashEmbedder
-from rag.pipeline import Assistant
+from rag.pipeline import MAX_TITLE_CHARS, Assistant, with_title
 from rag.retrieve import Filters
 
 DOCS = {
@@ -34,6 +34,7 @@ class CountingEmbedder(HashEmbedder):
         super().__init__(64)
         self.embedded = 0
         self.fail = False
+        self.texts: list[str] = []
 
     def encode_passages(
         self, texts: Sequence[str], progress: Callable[[int], None] | None = None
@@ -41,6 +42,7 @@ class CountingEmbedder(HashEmbedder):
         if self.fail:
             raise RuntimeError("embedding failed on purpose")
         self.embedded += len(texts)
+        self.texts.extend(texts)
         return super().encode_passages(texts, progress)
 
 
@@ -204,6 +206,46 @@ def test_filters_reject_bad_dates() -> None:
         Filters(date_from="last week")
 
 
+def test_title_goes_into_vectors_not_into_text(assistant: Assistant) -> None:
+    embedder = assistant.embedder
+    assert isinstance(embedder, CountingEmbedder)
+    assistant.ingest()
+    body = DOCS["en.txt"]
+    # The chunk and each of its sentences are embedded with the document title in front ...
+    assert f"AI Act\n\n{body}" in embedder.texts
+    assert "AI Act\n\nIt bans social scoring by public authorities." in embedder.texts
+    assert body not in embedder.texts
+    # ... while the stored text, offsets and search hits stay the document's own words.
+    hit = assistant.search("social scoring", k=3).hits
+    en = next(h for h in hit if h.doc_id.startswith("en"))
+    assert en.text == body and (en.start, en.end) == (0, len(body))
+    assert store.read_manifest(assistant.settings.index_dir)["index_settings"]["title_context"]
+
+
+def test_switching_title_context_re_embeds_everything(assistant: Assistant) -> None:
+    on = assistant.ingest()
+    embedder = assistant.embedder
+    assert isinstance(embedder, CountingEmbedder)
+    first = len(embedder.texts)
+    off = Assistant(assistant.settings.with_(title_context=False), embedder)
+    report = off.ingest()
+    assert (
+        (report.chunks_embedded, report.sentences_embedded)
+        == (3, 4)
+        == (on.chunks_embedded, on.sentences_embedded)
+    )
+    assert DOCS["en.txt"] in embedder.texts[first:]
+    assert not any(t.startswith(("AI Act\n", "Lobby\n")) for t in embedder.texts[first:])
+
+
+def test_with_title_edge_cases() -> None:
+    assert with_title("", "Body.") == "Body."
+    assert with_title("AI Act", "AI Act\n\nArticle 1") == "AI Act\n\nArticle 1"
+    assert with_title("  A\n title  ", "Body.") == "A title\n\nBody."
+    long = "word " * 100
+    assert with_title(long, "Body.") == long.strip()[:MAX_TITLE_CHARS] + "\n\nBody."
+
+
 def test_settings_validate() -> None:
     with pytest.raises(ValueError, match=r"chunk_tokens must be in 16\.\.510, got 600"):
         Settings(chunk_tokens=600)
@@ -222,6 +264,8 @@ def test_settings_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
         7,
         tmp_path / "c",
     )
+    monkeypatch.setenv("RAG_TITLE_CONTEXT", "0")
+    assert Settings.from_env().title_context is False
     monkeypatch.setenv("RAG_TOP_K", "many")
     with pytest.raises(ValueError, match="RAG_TOP_K='many'"):
         Settings.from_env()

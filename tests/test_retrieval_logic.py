@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from rag.cli import main
 from rag.evaluate import compute_metrics
 from rag.lexical import LexicalIndex, tokenize
-from rag.retrieve import Fusion
+from rag.retrieve import Fusion, Retriever
 
 
 def test_metrics_single_question_hand_computed() -> None:
@@ -81,6 +81,21 @@ def test_lexical_index_round_trips(tmp_path: Path) -> None:
 def test_fusion_rejects_bad_mode() -> None:
     with pytest.raises(ValueError, match="'hybrid' or 'dense', got 'magic'"):
         Fusion(mode="magic")
+
+
+def test_language_spread_hand_computed() -> None:
+    """Scores 0.90 en, 0.89 en, 0.88 en, 0.875 zh, 0.70 sv with penalty 0.02: the second en
+    competes at 0.89 - 0.02 = 0.87 < 0.875, so zh moves up to second; sv never gets close."""
+    scored = [(1, 0.90), (2, 0.89), (3, 0.88), (4, 0.875), (5, 0.70)]
+    lang = {1: "en", 2: "en", 3: "en", 4: "zh", 5: "sv"}
+    spread = Retriever(index=None, embedder=None, fusion=Fusion(lang_penalty=0.02))  # type: ignore[arg-type]
+    assert [r for r, _ in spread._spread_languages(scored, lang)] == [1, 4, 2, 3, 5]
+    # Scores are kept (they are the passages' own), and no penalty means no change.
+    assert dict(spread._spread_languages(scored, lang)) == dict(scored)
+    none = Retriever(index=None, embedder=None, fusion=Fusion(lang_penalty=0.0))  # type: ignore[arg-type]
+    assert none._spread_languages(scored, lang) == scored
+    with pytest.raises(ValueError, match="lang_penalty must be >= 0"):
+        Fusion(lang_penalty=-0.1)
 
 
 def test_per_document_cap(
