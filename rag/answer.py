@@ -77,7 +77,8 @@ class AnswerConfig:
     passages: int = 6  # top passages whose sentences compete as evidence
     max_quotes: int = 4
     margin: float = 0.04  # a quote must score within this of the best one
-    min_score: float = 0.47  # below this best evidence score the answer abstains
+    source_margin: float = 0.06  # ... or, as its document's best sentence, within this
+    min_score: float = 0.43  # below this best evidence score the answer abstains
     duplicate_cos: float = 0.95  # sentences this similar to a chosen one are dropped
     name_weight: float = 0.05  # bonus for covering the question's names/numbers/acronyms
     passage_weight: float = 0.5  # share of the passage's fused score added to a sentence's
@@ -163,6 +164,8 @@ class ExtractiveAnswerer:
                     continue
                 seen.add(key)
                 quote = hit.text[start - doc_text_offset : end - doc_text_offset]
+                if _same_words(quote, hit.title):
+                    continue  # the document's heading names its subject; it answers nothing
                 cover = 0.0
                 if names:
                     have = {t for t in tokenize(quote, hit.lang) if t.startswith("#")}
@@ -175,12 +178,20 @@ class ExtractiveAnswerer:
         return out
 
     def select(self, evidence: list[Evidence]) -> list[Evidence]:
-        """The best sentences within ``margin`` of the best, without near-duplicates."""
+        """The best sentence; then the best sentence of each other document within
+        ``source_margin`` of it (so a source in another language is heard even when its
+        passage ranks lower); then the next best within ``margin``. No near-duplicates."""
         cfg = self.config
         if not evidence:
             return []
         best = evidence[0].score
-        pool = [ev for ev in evidence if ev.score >= best - cfg.margin][: cfg.max_quotes * 3]
+        first_of_doc: dict[str, Evidence] = {}
+        for ev in evidence:
+            if ev.score >= best - cfg.source_margin:
+                first_of_doc.setdefault(ev.hit.doc_id, ev)
+        order = [evidence[0], *first_of_doc.values()]
+        order += [ev for ev in evidence if ev.score >= best - cfg.margin]
+        pool = list({id(ev): ev for ev in order}.values())[: cfg.max_quotes * 3]
         vecs = self.retriever.index.vectors_of([ev.sentence_row for ev in pool], sentences=True)
         chosen: list[int] = []
         for i in range(len(pool)):
@@ -228,6 +239,10 @@ class ExtractiveAnswerer:
         if not evidence or evidence[0].score < self.config.min_score:
             return abstention(r, "extractive")
         return compose(r.question, r.lang, self.select(evidence), r.query)
+
+
+def _same_words(a: str, b: str) -> bool:
+    return a.split() == b.split()
 
 
 def abstention(r: Retrieval, mode: str, note: str = "") -> Answer:
