@@ -164,7 +164,7 @@ class ExtractiveAnswerer:
                     continue
                 seen.add(key)
                 quote = hit.text[start - doc_text_offset : end - doc_text_offset]
-                if _same_words(quote, hit.title):
+                if _is_heading(quote, hit.title):
                     continue  # the document's heading names its subject; it answers nothing
                 cover = 0.0
                 if names:
@@ -241,8 +241,13 @@ class ExtractiveAnswerer:
         return compose(r.question, r.lang, self.select(evidence), r.query)
 
 
-def _same_words(a: str, b: str) -> bool:
-    return a.split() == b.split()
+def _is_heading(quote: str, title: str) -> bool:
+    """The quote is the document's title line (a title taken from a first *sentence* that ends
+    like one stays quotable: it may be the only thing the document says)."""
+    return quote.split() == title.split() and not quote.rstrip().endswith(SENTENCE_ENDS)
+
+
+SENTENCE_ENDS = (".", "!", "?", "。", "！", "？", "…")
 
 
 def abstention(r: Retrieval, mode: str, note: str = "") -> Answer:

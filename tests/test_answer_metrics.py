@@ -1,8 +1,13 @@
-"""The answer metrics of `rag eval --answers`, against hand-computed cases."""
+"""The answer metrics of `rag eval --answers`, against hand-computed cases; evidence choice."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from rag.evaluate import DevQuestion, evaluate_answers, quote_is_gold
 from rag.types import Answer, Citation, Document
@@ -59,3 +64,48 @@ def test_evaluate_answers_hand_computed() -> None:
     assert m["abstain_precision"] == 0.5  # 2 abstentions, 1 of them on an unanswerable question
     assert m["gold_cited_rate"] == round(1 / 3, 4)
     assert m["citations"] == 3 and m["exact_quote_rate"] == round(2 / 3, 4)
+
+
+def test_heading_is_never_quoted_but_a_first_sentence_title_is(
+    make_corpus: Callable[..., Path], fake_assistant: Callable[..., Any]
+) -> None:
+    """A heading line restates the question's words but answers nothing; a document without a
+    catalog title is titled by its first sentence, which stays quotable."""
+    corpus = make_corpus({
+        "a.md": "Audit rules for AI providers\n\nAudit rules for AI providers are strict and "
+                "public in the union.\n\nThe registry is open on weekdays.",
+        "b.txt": "Audit rules for AI providers are strict and public in Sweden too.",
+    })  # fmt: skip
+    assistant = fake_assistant(corpus)
+    assistant.ingest()
+    question = "audit rules for AI providers"
+    r = assistant.answerer.retrieve(question)
+    evidence = assistant.answerer.evidence(r.query, r.query_lang, r.query_vec, r.ranked, r.hits)
+    quotes = {(e.hit.doc_id, e.quote) for e in evidence}
+    assert ("a", "Audit rules for AI providers") not in quotes
+    assert ("b", "Audit rules for AI providers are strict and public in Sweden too.") in quotes
+    assert not assistant.ask(question).abstained
+
+
+def test_each_close_source_is_quoted() -> None:
+    """Best sentence first; then each other document's best within source_margin, even when
+    sentences of the first document score between them."""
+    from rag.answer import AnswerConfig, Evidence, ExtractiveAnswerer
+    from rag.types import Hit
+
+    def ev(doc: str, row: int, score: float) -> Evidence:
+        hit = Hit(1, score, doc, f"{doc}#0", doc, "en", "", "", "text", 0, 4)
+        return Evidence(row, hit, 0, 4, f"q{row}", score)
+
+    class Index:
+        def vectors_of(self, rows: list[int], sentences: bool = False) -> np.ndarray:
+            return np.eye(10, dtype=np.float32)[rows]  # no near-duplicates
+
+    class Ret:
+        index = Index()
+
+    evidence = [ev("a", 0, 0.70), ev("a", 1, 0.69), ev("a", 2, 0.68), ev("a", 3, 0.67),
+                ev("a", 4, 0.665), ev("b", 5, 0.65), ev("c", 6, 0.60)]  # fmt: skip
+    config = AnswerConfig(margin=0.04, source_margin=0.06, max_quotes=4)
+    chosen = ExtractiveAnswerer(Ret(), config).select(evidence)  # type: ignore[arg-type]
+    assert [e.sentence_row for e in chosen] == [0, 5, 1, 2]  # c is 0.10 behind: not heard
