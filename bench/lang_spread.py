@@ -57,8 +57,8 @@ def _rows(path: Path) -> list[dict[str, str]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
-def mixed_folder(src: Path, dst: Path) -> int:
-    """Write the mixed folder; returns the number of judged questions per query language."""
+def mixed_folder(src: Path, dst: Path) -> None:
+    """Write the mixed folder (qrels only for questions whose article is in the gold half)."""
     en = _rows(src / "corpus.en.jsonl")
     articles = sorted({r["_id"].split("_")[0] for r in en})
     gold_half = set(articles[: len(articles) // 2])
@@ -79,7 +79,6 @@ def mixed_folder(src: Path, dst: Path) -> int:
     lines = (src / "qrels.tsv").read_text(encoding="utf-8").splitlines()
     kept = [x for x in lines[1:] if x.split("\t")[1].split("_")[0] in gold_half]
     (dst / "qrels.tsv").write_text("\n".join([lines[0], *kept]) + "\n", encoding="utf-8")
-    return len(kept)
 
 
 def main() -> None:

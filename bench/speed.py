@@ -23,7 +23,7 @@ from rag.config import Settings
 from rag.corpus import LoadError, find_files, iter_documents, read_catalog
 from rag.embeddings import resolve_model
 from rag.evaluate import evaluate_devset, load_devset
-from rag.pipeline import Assistant, with_title
+from rag.pipeline import Assistant
 from rag.types import Document
 
 
@@ -51,11 +51,8 @@ def _embedded_texts(assistant: Assistant) -> list[str]:
                           "JOIN documents d ON d.doc_id = c.doc_id")  # fmt: skip
     sents = index._query("SELECT d.text, s.start, s.end, d.title FROM sentences s "
                          "JOIN documents d ON d.doc_id = s.doc_id")  # fmt: skip
-    pairs = [(title, text) for text, title in chunks]
-    pairs += [(title, text[s:e]) for text, s, e, title in sents]
-    if not assistant.settings.title_context:
-        return [text for _, text in pairs]
-    return [with_title(title, text) for title, text in pairs]
+    texts = [assistant.embedded_text(title, text) for text, title in chunks]
+    return texts + [assistant.embedded_text(title, text[s:e]) for text, s, e, title in sents]
 
 
 def run(repeat: int = 3, log: Any = print, **_: Any) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rag.chunking import CJK_ENDS, LATIN_ENDS
 from rag.lang import detect_language
 from rag.lexical import tokenize
 from rag.retrieve import Filters, Retriever
@@ -244,10 +245,10 @@ class ExtractiveAnswerer:
 def _is_heading(quote: str, title: str) -> bool:
     """The quote is the document's title line (a title taken from a first *sentence* that ends
     like one stays quotable: it may be the only thing the document says)."""
-    return quote.split() == title.split() and not quote.rstrip().endswith(SENTENCE_ENDS)
+    return quote.split() == title.split() and not quote.rstrip().endswith(_SENTENCE_ENDS)
 
 
-SENTENCE_ENDS = (".", "!", "?", "。", "！", "？", "…")
+_SENTENCE_ENDS = tuple(LATIN_ENDS + CJK_ENDS)
 
 
 def abstention(r: Retrieval, mode: str, note: str = "") -> Answer:

@@ -19,8 +19,10 @@ TokenCounter = Callable[[Sequence[str]], list[int]]
 
 # A sentence ends at . ! ? … (then optional closing quotes/brackets) followed by whitespace, or at
 # CJK full stops, which need no space after them. Paragraph breaks always end a sentence.
-_LATIN_END = re.compile(r"[.!?…]+[\"'”’»)\]]*(?=\s)")
-_CJK_END = re.compile(r"[。！？；]+[」』”’）)]*")
+LATIN_ENDS = ".!?…"  # characters that end a sentence
+CJK_ENDS = "。！？；"
+_LATIN_END = re.compile(rf"[{LATIN_ENDS}]+[\"'”’»)\]]*(?=\s)")
+_CJK_END = re.compile(rf"[{CJK_ENDS}]+[」』”’）)]*")
 _PARA = re.compile(r"\n\s*\n")
 _ABBREV = {
     "e.g", "i.e", "etc", "mr", "mrs", "ms", "dr", "prof", "no", "nr", "art", "para", "vs", "cf",

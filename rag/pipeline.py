@@ -300,13 +300,15 @@ class Assistant:
                 inside.append(where[key])
             members.append(inside)
         terms = [terms_to_text(tokenize(c.text, lang[c.doc_id])) for c in chunks]
-        texts = [c.text for c in chunks] + [text[d][s:e] for d, s, e in sentences]
-        if self.settings.title_context:
-            title = {d.doc_id: d.title for d in docs}
-            owners = [c.doc_id for c in chunks] + [d for d, _, _ in sentences]
-            texts = [with_title(title[d], t) for d, t in zip(owners, texts, strict=True)]
+        title = {d.doc_id: d.title for d in docs}
+        texts = [self.embedded_text(title[c.doc_id], c.text) for c in chunks]
+        texts += [self.embedded_text(title[d], text[d][s:e]) for d, s, e in sentences]
         langs = [lang[c.doc_id] for c in chunks] + [lang[d] for d, _, _ in sentences]
         return _Prepared(rel, docs, chunks, terms, sentences, members, texts, langs)
+
+    def embedded_text(self, title: str, body: str) -> str:
+        """What gets embedded for a chunk or sentence under the current settings."""
+        return with_title(title, body) if self.settings.title_context else body
 
     @staticmethod
     def _id_clash(

@@ -167,7 +167,8 @@ class Retriever:
         best_sent = np.asarray(
             [max((x[3] for x in sent.get(r, [])), default=dense[r]) for r in rows]
         )
-        same = np.asarray([lang == query_lang for lang in self.index.lang_of(arr)])
+        doc_langs = self.index.lang_of(arr)
+        same = np.asarray([lang == query_lang for lang in doc_langs])
         top_lex = max(lexical.values(), default=0.0) or 1.0
         lex = np.asarray([lexical.get(r, 0.0) for r in rows]) / top_lex
         fused = (
@@ -177,8 +178,7 @@ class Retriever:
         )
         scored = sorted(zip(rows, fused.tolist(), strict=True), key=lambda x: -x[1])
         if f.lang_penalty > 0:
-            langs = dict(zip(rows, self.index.lang_of(arr), strict=True))
-            scored = self._spread_languages(scored, langs)
+            scored = self._spread_languages(scored, dict(zip(rows, doc_langs, strict=True)))
         return self._cap_per_doc(scored, k)
 
     def _spread_languages(
