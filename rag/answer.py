@@ -243,9 +243,15 @@ class ExtractiveAnswerer:
 
 
 def _is_heading(quote: str, title: str) -> bool:
-    """The quote is the document's title line (a title taken from a first *sentence* that ends
-    like one stays quotable: it may be the only thing the document says)."""
-    return quote.split() == title.split() and not quote.rstrip().endswith(_SENTENCE_ENDS)
+    """The quote is the document's title line, or the start of a longer catalog title (a
+    Chinese heading line under the title "原题 (English name)"). A title taken from a first
+    *sentence* that ends like one stays quotable: it may be the only thing the document says."""
+    words, title_words = quote.split(), title.split()
+    return (
+        bool(words)
+        and title_words[: len(words)] == words
+        and not quote.rstrip().endswith(_SENTENCE_ENDS)
+    )
 
 
 _SENTENCE_ENDS = tuple(LATIN_ENDS + CJK_ENDS)

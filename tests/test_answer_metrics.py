@@ -87,6 +87,19 @@ def test_heading_is_never_quoted_but_a_first_sentence_title_is(
     assert not assistant.ask(question).abstained
 
 
+def test_heading_rule_covers_a_title_with_a_translation() -> None:
+    """A catalog title "原题 (English name)" starts with the document's heading line: the heading
+    is still not evidence; a sentence that merely begins like the title is."""
+    from rag.answer import _is_heading
+
+    title = "深圳经济特区人工智能产业促进条例 (Regulations of the Shenzhen SEZ on Promoting AI)"
+    assert _is_heading("深圳经济特区人工智能产业促进条例", title)
+    assert _is_heading("Audit rules for AI providers", "Audit rules for AI providers")
+    assert not _is_heading("深圳经济特区人工智能产业促进条例。", title)
+    assert not _is_heading("Audit rules for AI providers are strict.", "Audit rules for AI")
+    assert not _is_heading("", title)
+
+
 def test_each_close_source_is_quoted() -> None:
     """Best sentence first; then each other document's best within source_margin, even when
     sentences of the first document score between them."""
