@@ -1,11 +1,13 @@
 """Abstention threshold sweep on the shipped corpus's dev set (the README's answers table).
 
 Usage: python -m bench.abstain [--devset tests/data/devset.jsonl] [--thresholds 0.45 0.47 ...]
+                               [--no-number-check]
 
 Runs the extractive answerer on every dev question once per threshold (``AnswerConfig.min_score``)
 on the index of the current settings (``RAG_INDEX_DIR``) and prints one markdown row per
 threshold: answered answerable, abstained unanswerable, abstention precision, gold among the
-citations. Quality only, no timings.
+citations. ``--no-number-check`` switches off the abstention of number/date questions whose
+evidence holds no number (``AnswerConfig.number_margin``). Quality only, no timings.
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ def main() -> None:
     ap.add_argument("--devset", type=Path, default=Path("tests/data/devset.jsonl"))
     ap.add_argument("--thresholds", type=float, nargs="*", default=DEFAULT_THRESHOLDS)
     ap.add_argument("--json", action="store_true", help="one JSON object per threshold")
+    ap.add_argument(
+        "--no-number-check",
+        action="store_true",
+        help="do not abstain on number/date questions whose evidence holds no number",
+    )
     args = ap.parse_args()
     assistant = Assistant()
     questions = load_devset(args.devset)
@@ -36,7 +43,10 @@ def main() -> None:
               "| abstention precision | gold among citations |")  # fmt: skip
         print("|---|---|---|---|---|")
     for t in args.thresholds:
-        answerer = ExtractiveAnswerer(assistant.retriever, replace(AnswerConfig(), min_score=t))
+        config = replace(AnswerConfig(), min_score=t)
+        if args.no_number_check:
+            config = replace(config, number_margin=None)
+        answerer = ExtractiveAnswerer(assistant.retriever, config)
         m = evaluate_answers(answerer.answer, assistant.retriever.index, questions).to_json()
         if args.json:
             print(json.dumps({"min_score": t, **m}))

@@ -38,9 +38,17 @@ def rss_mib() -> float:
 
 
 def save(name: str, out: dict[str, Any], table: str) -> Path:
-    """Write ``bench/results/<name>_<date>.json`` and the printed table next to it (``.md``)."""
+    """Write ``bench/results/<name>_<date>.json`` and the printed table next to it (``.md``).
+
+    A later run on the same day gets ``<date>b``, ``<date>c``, …: earlier results are kept.
+    """
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = RESULTS / f"{name}_{time.strftime('%Y-%m-%d')}"
+    day = time.strftime("%Y-%m-%d")
+    stem = RESULTS / f"{name}_{day}"
+    for suffix in "bcdefghijklmnopqrstuvwxyz":
+        if not stem.with_suffix(".json").exists():
+            break
+        stem = RESULTS / f"{name}_{day}{suffix}"
     stem.with_suffix(".json").write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
     stem.with_suffix(".md").write_text(table + "\n")
     return stem.with_suffix(".json")

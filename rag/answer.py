@@ -84,6 +84,9 @@ class AnswerConfig:
     name_weight: float = 0.05  # bonus for covering the question's names/numbers/acronyms
     passage_weight: float = 0.5  # share of the passage's fused score added to a sentence's
     min_chars: int = 25
+    # A question asking for a number or a date abstains unless a sentence within this of the best
+    # holds one (``None`` switches the check off).
+    number_margin: float | None = 0.04
 
 
 @dataclass(frozen=True)
@@ -236,10 +239,61 @@ class ExtractiveAnswerer:
 
     def answer_from(self, r: Retrieval) -> Answer:
         """Evidence sentences of retrieved passages → a cited Answer, or an abstention."""
+        cfg = self.config
         evidence = self.evidence(r.query, r.query_lang, r.query_vec, r.ranked, r.hits)
-        if not evidence or evidence[0].score < self.config.min_score:
+        if not evidence or evidence[0].score < cfg.min_score:
             return abstention(r, "extractive")
+        if cfg.number_margin is not None and asks_for_number(r.question):
+            floor = evidence[0].score - cfg.number_margin
+            if not any(has_number(ev.quote) for ev in evidence if ev.score >= floor):
+                return abstention(r, "extractive", NO_NUMBER_NOTE)
         return compose(r.question, r.lang, self.select(evidence), r.query)
+
+
+# --- answer type: questions that ask for a number or a date ---------------------------------------
+# Phrases that ask for a quantity or a point in time in en, nl, sv, de, fr, es, zh. Words that also
+# start conditional clauses ("what happens when …") count only at the start of the question.
+_ASKS_NUMBER = re.compile(
+    r"\b(?:how (?:many|much|long|high|large|often)|(?:what|which) (?:date|year|day|month)s?|"
+    r"hoeveel|hoe (?:lang|hoog|groot|vaak)|welke (?:datum|dag|maand)|welk jaar|"
+    r"hur (?:många|mycket|länge|lång|hög|stor|ofta)|vilket (?:datum|år)|vilken (?:dag|månad)|"
+    r"wie (?:viele|viel|lange|hoch|groß|oft)|seit wann|bis wann|ab wann|wann|"
+    r"welche[mn]? (?:datum|jahr|tag|monat)|"
+    r"combien|depuis quand|jusqu'à quand|à partir de quand|"
+    r"quel(?:le)?s? (?:dates?|années?|jours?|mois)|"
+    r"cuánt[oa]s?|cuándo|qué (?:fechas?|años?|días?|mes(?:es)?))\b"
+    r"|多少|(?<!哪)几|什么时候|何时|哪一年|哪年|哪天|多久|多长时间"
+    r"|^\W*(?:(?:and|but|so|en|maar|och|men|und|aber|et|mais|y|pero)\s+)?"
+    r"(?:when|since when|until when|wanneer|sinds wanneer|när|sedan när|quand)\b",
+    re.IGNORECASE,
+)
+# A number in a sentence: digits, Chinese numerals before a counter (or after 第), or a number
+# word from two up (articles such as "en", "een", "un" are left out, and Swedish "sex").
+_HAS_NUMBER = re.compile(
+    r"\d|第[〇零一二三四五六七八九十百千]+|[〇零一二三四五六七八九十百千万亿两]+"
+    r"[个日天年月周倍项家条次名人元%]"
+    r"|\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|fifty|"
+    r"hundred|thousand|million|billion|dozen|"
+    r"twee|drie|vier|vijf|zes|zeven|acht|negen|tien|twaalf|honderd|duizend|miljoen|miljard|"
+    r"två|tre|fyra|fem|sju|åtta|nio|tio|tolv|hundra|tusen|miljon(?:er)?|miljard(?:er)?|"
+    r"zwei|drei|fünf|sechs|sieben|neun|zehn|zwölf|hundert|tausend|million(?:en)?|milliarde(?:n)?|"
+    r"deux|trois|quatre|cinq|sept|huit|neuf|dix|douze|cents?|mille|millions?|milliards?|"
+    r"dos|tres|cuatro|cinco|seis|siete|ocho|nueve|diez|doce|cien|ciento|mil|millón|millones)\b",
+    re.IGNORECASE,
+)
+NO_NUMBER_NOTE = (
+    "The question asks for a number or a date, and none of the best-matching sentences holds one."
+)
+
+
+def asks_for_number(question: str) -> bool:
+    """Does the question ask for a quantity or a date ("how many", "seit wann", "多少", …)?"""
+    return bool(_ASKS_NUMBER.search(question))
+
+
+def has_number(sentence: str) -> bool:
+    """Does the sentence hold a number or a date (digits, Chinese numerals, number words)?"""
+    return bool(_HAS_NUMBER.search(sentence))
 
 
 def _is_heading(quote: str, title: str) -> bool:

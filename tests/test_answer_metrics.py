@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from rag.evaluate import DevQuestion, evaluate_answers, quote_is_gold
 from rag.types import Answer, Citation, Document
@@ -98,6 +99,83 @@ def test_heading_rule_covers_a_title_with_a_translation() -> None:
     assert not _is_heading("深圳经济特区人工智能产业促进条例。", title)
     assert not _is_heading("Audit rules for AI providers are strict.", "Audit rules for AI")
     assert not _is_heading("", title)
+
+
+@pytest.mark.parametrize(
+    "question, asks",
+    [
+        ("How many executives signed the letter?", True),
+        ("From what date does the law apply?", True),
+        ("When did the talks start?", True),
+        ("And when did Japan sign?", True),
+        ("What happens when a provider breaks the rules?", False),
+        ("Who chaired the talks?", False),
+        ("Hoeveel tijd krijgen de platforms?", True),
+        ("Wat gebeurt er wanneer een aanbieder de regels breekt?", False),
+        ("Inom hur lång tid ska modellerna registreras?", True),
+        ("Vad händer när en leverantör bryter mot reglerna?", False),
+        ("Bis wann muss das Reallabor laufen?", True),
+        ("Wer leitete die Gespräche?", False),
+        ("À quelles dates se sont tenues les rencontres ?", True),
+        ("Que se passe-t-il quand un fournisseur enfreint les règles ?", False),
+        ("¿Con cuántos países han hablado?", True),
+        ("¿Quién medió en las conversaciones?", False),
+        ("提供者最迟须在几天内上报？", True),
+        ("日本是在什么时候通过的？", True),
+        ("哪几家公司参加了对话？", False),
+    ],
+)
+def test_questions_that_ask_for_a_number_or_a_date(question: str, asks: bool) -> None:
+    from rag.answer import asks_for_number
+
+    assert asks_for_number(question) is asks
+
+
+@pytest.mark.parametrize(
+    "sentence, has",
+    [
+        ("The rules apply from 2 August 2026.", True),
+        ("Platforms must file within ten working days.", True),
+        ("De boete bedraagt maximaal zeven procent.", True),
+        ("应当在十个工作日内办理备案手续。", True),
+        ("第十二条 提供者应当对生成内容进行标识。", True),
+        ("Providers must label generated content.", False),
+        ("En leverantör ska informera användarna.", False),
+        ("Sex discrimination is prohibited.", False),
+        ("进一步完善人工智能伦理安全规范。", False),
+    ],
+)
+def test_sentences_that_hold_a_number(sentence: str, has: bool) -> None:
+    from rag.answer import has_number
+
+    assert has_number(sentence) is has
+
+
+def test_a_number_question_answered_only_by_a_sentence_with_a_number(
+    make_corpus: Callable[..., Path], fake_assistant: Callable[..., Any]
+) -> None:
+    """ "How many …?" over sentences without any number abstains (saying why); once a document
+    gives the number, the same question is answered with it; the check can be switched off."""
+    from dataclasses import replace
+
+    from rag.answer import NO_NUMBER_NOTE
+
+    question = "How many audit rules for AI providers are there?"
+    corpus = make_corpus({"a.txt": "Audit rules for AI providers are strict and public there."})
+    assistant = fake_assistant(corpus)
+    assistant.ingest()
+    answer = assistant.ask(question)
+    assert answer.abstained and answer.note == NO_NUMBER_NOTE and answer.closest
+    unchecked = assistant.answerer
+    unchecked.config = replace(unchecked.config, number_margin=None)
+    assert not unchecked.answer(question).abstained
+
+    make_corpus({"b.txt": "There are twelve audit rules for AI providers."})
+    assistant = fake_assistant(corpus)
+    assistant.ingest()
+    answer = assistant.ask(question)
+    assert not answer.abstained
+    assert any("twelve" in c.quote for c in answer.citations)
 
 
 def test_each_close_source_is_quoted() -> None:
