@@ -54,10 +54,10 @@ class TorchThreads:
             embeddings.QUERY_THREADS = keep[1]
 
     def encode_passages(self, texts: Any, progress: Any = None) -> np.ndarray:
-        return self._call(self.embedder.encode_passages, texts)  # type: ignore[no-any-return]
+        return self._call(self.embedder.encode_passages, texts)
 
     def encode_queries(self, texts: Any) -> np.ndarray:
-        return self._call(self.embedder.encode_queries, texts)  # type: ignore[no-any-return]
+        return self._call(self.embedder.encode_queries, texts)
 
 
 def _sample(assistant: Assistant) -> list[str]:
@@ -79,8 +79,8 @@ def run(repeat: int = 3, quality: bool = True, log: Any = print, **_: Any) -> di
     fp32 = export(folder, onnx_dir, log)
     int8 = quantize(fp32)
     backends: dict[str, Embedder] = {
-        "torch, 2 threads": TorchThreads(base.embedder, 2),  # type: ignore[dict-item]
-        "torch, 1 thread": TorchThreads(base.embedder, 1),  # type: ignore[dict-item]
+        "torch, 2 threads": TorchThreads(base.embedder, 2),
+        "torch, 1 thread": TorchThreads(base.embedder, 1),
         "onnx fp32, 2 threads": OnnxEmbedder(fp32, folder, "onnx-fp32:" + settings.model, 2),
         "onnx fp32, 1 thread": OnnxEmbedder(fp32, folder, "onnx-fp32:" + settings.model, 1),
         "onnx int8, 2 threads": OnnxEmbedder(int8, folder, "onnx-int8:" + settings.model, 2),
@@ -114,12 +114,12 @@ def run(repeat: int = 3, quality: bool = True, log: Any = print, **_: Any) -> di
     out: dict[str, Any] = {"texts": len(texts), "torch_default_threads": torch.get_num_threads(),
                            "backends": rows}  # fmt: skip
     if quality and XQUAD.is_dir():
-        out["xquad_sv_en"] = quality(settings, {
+        out["xquad_sv_en"] = xquad_quality(settings, {
             "torch": base.embedder, "onnx int8": backends["onnx int8, 1 thread"]}, log)  # fmt: skip
     return out
 
 
-def quality(settings: Settings, embedders: dict[str, Embedder], log: Any) -> dict[str, Any]:
+def xquad_quality(settings: Settings, embedders: dict[str, Embedder], log: Any) -> dict[str, Any]:
     """``rag eval`` (hybrid) on xquad-dev sv→en with each embedder."""
     from rag.evaluate import evaluate_beir
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.embeddings import Embedder
 from rag.evaluate import evaluate_beir
 from rag.pipeline import Assistant
 from rag.retrieve import Fusion
@@ -31,26 +32,31 @@ OTHER = ["de", "zh", "sv", "nl"]
 class CachedEmbedder:
     """Embeds each passage text once across the runs (only the ordering differs between them)."""
 
-    def __init__(self, inner: object) -> None:
+    def __init__(self, inner: Embedder) -> None:
         self.inner = inner
         self.cache: dict[str, np.ndarray] = {}
 
-    name = property(lambda self: self.inner.name)  # type: ignore[attr-defined]
-    dim = property(lambda self: self.inner.dim)  # type: ignore[attr-defined]
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
 
     def encode_passages(
         self, texts: Sequence[str], progress: Callable[[int], None] | None = None
     ) -> np.ndarray:
         new = [t for t in dict.fromkeys(texts) if t not in self.cache]
         if new:
-            self.cache.update(zip(new, self.inner.encode_passages(new), strict=True))  # type: ignore[attr-defined]
+            self.cache.update(zip(new, self.inner.encode_passages(new), strict=True))
         return np.stack([self.cache[t] for t in texts])
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self.inner.encode_queries(texts)  # type: ignore[attr-defined, no-any-return]
+        return self.inner.encode_queries(texts)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        return self.inner.count_tokens(texts)  # type: ignore[attr-defined, no-any-return]
+        return self.inner.count_tokens(texts)
 
 
 def _rows(path: Path) -> list[dict[str, str]]:

@@ -27,7 +27,8 @@ def export(model_folder: str, dest: Path, log: Callable[[str], None] = print) ->
 
     t = time.perf_counter()
     st = SentenceTransformer(model_folder, device="cpu")
-    bert = st[0].auto_model.eval()
+    bert: Any = st[0].auto_model  # a transformers BertModel
+    bert.eval()
     enc = st.tokenizer(["passage: hello world"], return_tensors="pt")
     names = [k for k in ("input_ids", "attention_mask") if k in enc]
 

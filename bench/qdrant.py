@@ -110,8 +110,8 @@ def main() -> None:
 
     lat: dict[str, float] = {}
     for name, a in (("faiss", faiss), ("qdrant", qdrant)):
-        for t in texts[:5]:
-            a.search(t)
+        for text in texts[:5]:
+            a.search(text)
         search, rank = [], []
         r = a.retriever
         for _ in range(args.repeat):

@@ -46,7 +46,7 @@ def corpus_chunks(assistant: Assistant) -> list[str]:
 def _embedded_texts(assistant: Assistant) -> list[str]:
     """Exactly the texts an ingest embeds: every chunk, then every stored sentence (each with its
     document title in front when ``title_context`` is on, as the ingest does)."""
-    index = assistant.retriever.index
+    index: Any = assistant.retriever.index  # the SQLite store (its private query helper)
     chunks = index._query("SELECT c.text, d.title FROM chunks c "
                           "JOIN documents d ON d.doc_id = c.doc_id")  # fmt: skip
     sents = index._query("SELECT d.text, s.start, s.end, d.title FROM sentences s "
@@ -55,7 +55,7 @@ def _embedded_texts(assistant: Assistant) -> list[str]:
     return texts + [assistant.embedded_text(title, text[s:e]) for text, s, e, title in sents]
 
 
-def run(repeat: int = 3, log: Any = print, **_: Any) -> dict[str, Any]:
+def run(repeat: int = 3, log: Any = print, **_options: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     tmp = Path(tempfile.mkdtemp(prefix="govrag-bench-"))
     try:
@@ -113,6 +113,7 @@ def run(repeat: int = 3, log: Any = print, **_: Any) -> dict[str, Any]:
         questions = load_devset(DEVSET)
         texts_q = [q.question for q in questions]
         retriever = assistant.retriever
+        index: Any = retriever.index  # the FAISS store: its raw vector index is the floor
         for q in texts_q[:5]:  # warm-up: first calls load lazily and fill caches
             assistant.search(q)
             assistant.ask(q)
@@ -125,7 +126,7 @@ def run(repeat: int = 3, log: Any = print, **_: Any) -> dict[str, Any]:
                 search.append(time.perf_counter() - t)
                 t = time.perf_counter()
                 vec = retriever.embedder.encode_queries([q])
-                retriever.index.vectors.search(np.ascontiguousarray(vec), settings.top_k)
+                index.vectors.search(np.ascontiguousarray(vec), settings.top_k)
                 floor_search.append(time.perf_counter() - t)
                 t = time.perf_counter()
                 assistant.ask(q)

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 PAIRS = [
     ("en", ["en"]), ("sv", ["sv"]), ("nl", ["nl"]), ("zh", ["zh"]),
@@ -45,7 +46,7 @@ def main() -> None:
     results = []
     t0 = time.time()
     for q, corpus in PAIRS:
-        row = {"pair": f"{q}→{'+'.join(corpus)}"}
+        row: dict[str, Any] = {"pair": f"{q}→{'+'.join(corpus)}"}
         if args.only and row["pair"] not in args.only:
             continue
         for mode, env in MODES.items():
