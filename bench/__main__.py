@@ -33,6 +33,12 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="encoders: skip the xquad-dev retrieval check (~5 min per back end)",
     )
+    ap.add_argument(
+        "--pairs",
+        nargs="+",
+        default=["sv→en"],
+        help="encoders: xquad-dev pairs for the quality check, queries→corpus (sv→en or sv->en)",
+    )
     ap.add_argument("--no-save", action="store_true", help="do not write bench/results/")
     args = ap.parse_args(argv)
     t0 = time.time()
@@ -46,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         from bench import encoders as mod  # type: ignore[no-redef]
     out.update(mod.run(repeat=args.repeat, max_n=args.max_n, quality=not args.no_quality,
-                       log=_log))  # fmt: skip
+                       pairs=args.pairs, log=_log))  # fmt: skip
     out["bench_seconds"] = round(time.time() - t0)
     text = mod.table(out)
     if not args.no_save:

@@ -1,5 +1,6 @@
 """Embedding back ends on this machine: throughput, single-query latency and agreement with the
-default (PyTorch) path, plus retrieval quality on one xquad-dev pair for the ones that differ.
+default (PyTorch) path, plus retrieval quality on xquad-dev pairs (``--pairs``, default sv→en) for
+the ones that differ.
 
 Back ends, measured round-robin on the same texts (a length-stratified sample of what an ingest of
 the shipped corpus embeds) so machine load hits them alike: sentence-transformers on PyTorch with
@@ -12,6 +13,7 @@ from __future__ import annotations
 import os
 import statistics
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +72,13 @@ def _sample(assistant: Assistant) -> list[str]:
     return [texts[order[int(i * step)]] for i in range(SAMPLE)]
 
 
-def run(repeat: int = 3, quality: bool = True, log: Any = print, **_: Any) -> dict[str, Any]:
+def run(
+    repeat: int = 3,
+    quality: bool = True,
+    log: Any = print,
+    pairs: Sequence[str] = ("sv→en",),
+    **_: Any,
+) -> dict[str, Any]:
     settings = Settings.from_env()
     base = Assistant(settings)
     folder = resolve_model(settings.model, settings.cache_dir)
@@ -114,22 +122,30 @@ def run(repeat: int = 3, quality: bool = True, log: Any = print, **_: Any) -> di
     out: dict[str, Any] = {"texts": len(texts), "torch_default_threads": torch.get_num_threads(),
                            "backends": rows}  # fmt: skip
     if quality and XQUAD.is_dir():
-        out["xquad_sv_en"] = xquad_quality(settings, {
+        out["xquad"] = xquad_quality(settings, pairs, {
             "torch": base.embedder, "onnx int8": backends["onnx int8, 1 thread"]}, log)  # fmt: skip
     return out
 
 
-def xquad_quality(settings: Settings, embedders: dict[str, Embedder], log: Any) -> dict[str, Any]:
-    """``rag eval`` (hybrid) on xquad-dev sv→en with each embedder."""
+def xquad_quality(
+    settings: Settings, pairs: Sequence[str], embedders: dict[str, Embedder], log: Any
+) -> dict[str, dict[str, Any]]:
+    """``rag eval`` (hybrid) on each xquad-dev pair (``"sv→en"``) with each embedder."""
     from rag.evaluate import evaluate_beir
 
-    out = {}
-    for name, emb in embedders.items():
-        t = time.perf_counter()
-        metrics = evaluate_beir(Assistant(settings, embedder=emb), XQUAD, "sv", ["en"])
-        out[name] = {"recall@1": metrics.recall_at_1, "mrr@10": metrics.mrr_at_10,
-                     "seconds": round(time.perf_counter() - t)}  # fmt: skip
-        log(f"xquad sv→en {name}: R@1 {metrics.recall_at_1}")
+    out: dict[str, dict[str, Any]] = {}
+    for pair in pairs:
+        q, _, c = pair.replace("->", "→").partition("→")
+        if not q or not c:
+            raise ValueError(f"a pair is queries→corpus, e.g. sv→en or sv->en, got {pair!r}")
+        for name, emb in embedders.items():
+            t = time.perf_counter()
+            metrics = evaluate_beir(Assistant(settings, embedder=emb), XQUAD, q, [c])
+            out.setdefault(f"{q}→{c}", {})[name] = {
+                "recall@1": metrics.recall_at_1, "mrr@10": metrics.mrr_at_10,
+                "seconds": round(time.perf_counter() - t),
+            }  # fmt: skip
+            log(f"xquad {q}→{c} {name}: R@1 {metrics.recall_at_1}")
     return out
 
 
@@ -139,8 +155,9 @@ def table(out: dict[str, Any]) -> str:
     for name, r in out["backends"].items():
         lines.append(f"| {name} | {r['texts_per_s']} | {r['relative']}× | {r['query_p50_ms']} | "
                      f"{r['cos_min']} / {r['cos_mean']} |")  # fmt: skip
-    if "xquad_sv_en" in out:
-        lines += ["", "| xquad-dev sv→en, hybrid | R@1 | MRR@10 |", "|---|---|---|"]
-        for name, r in out["xquad_sv_en"].items():
-            lines.append(f"| {name} | {r['recall@1']} | {r['mrr@10']} |")
+    if out.get("xquad"):
+        lines += ["", "| xquad-dev pair, hybrid | back end | R@1 | MRR@10 |", "|---|---|---|---|"]
+        for pair, by_name in out["xquad"].items():
+            for name, r in by_name.items():
+                lines.append(f"| {pair} | {name} | {r['recall@1']} | {r['mrr@10']} |")
     return "\n".join(lines)
