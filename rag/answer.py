@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.chunking import CJK_ENDS, LATIN_ENDS
+from rag.chunking import CJK_ENDS, LATIN_ENDS, text_length
 from rag.lang import detect_language
 from rag.lexical import tokenize
 from rag.retrieve import Filters, Retriever
@@ -83,7 +83,7 @@ class AnswerConfig:
     duplicate_cos: float = 0.95  # sentences this similar to a chosen one are dropped
     name_weight: float = 0.05  # bonus for covering the question's names/numbers/acronyms
     passage_weight: float = 0.5  # share of the passage's fused score added to a sentence's
-    min_chars: int = 25
+    min_chars: int = 25  # shortest quotable sentence, in Latin-letter equivalents (CJK char = 3)
     # A question asking for a number or a date abstains unless a sentence within this of the best
     # holds one (``None`` switches the check off).
     number_margin: float | None = 0.04
@@ -164,10 +164,12 @@ class ExtractiveAnswerer:
             doc_text_offset = hit.start
             for sent_row, start, end, sim in sentences.get(row, []):
                 key = (hit.doc_id, start, end)
-                if key in seen or end - start < cfg.min_chars:
+                if key in seen:
                     continue
                 seen.add(key)
                 quote = hit.text[start - doc_text_offset : end - doc_text_offset]
+                if text_length(quote) < cfg.min_chars:
+                    continue
                 if _is_heading(quote, hit.title):
                     continue  # the document's heading names its subject; it answers nothing
                 cover = 0.0
@@ -267,10 +269,11 @@ _ASKS_NUMBER = re.compile(
     r"(?:when|since when|until when|wanneer|sinds wanneer|när|sedan när|quand)\b",
     re.IGNORECASE,
 )
-# A number in a sentence: digits, Chinese numerals before a counter (or after 第), or a number
-# word from two up (articles such as "en", "een", "un" are left out, and Swedish "sex").
+# A number in a sentence: digits, Chinese numerals before a counter (not an article label such as
+# 第七条, which is a reference, not a quantity), or a number word from two up (articles such as
+# "en", "een", "un" are left out, and Swedish "sex").
 _HAS_NUMBER = re.compile(
-    r"\d|第[〇零一二三四五六七八九十百千]+|[〇零一二三四五六七八九十百千万亿两]+"
+    r"\d|(?<![第〇零一二三四五六七八九十百千万亿两])[〇零一二三四五六七八九十百千万亿两]+"
     r"[个日天年月周倍项家条次名人元%]"
     r"|\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|fifty|"
     r"hundred|thousand|million|billion|dozen|"

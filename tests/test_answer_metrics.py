@@ -138,7 +138,9 @@ def test_questions_that_ask_for_a_number_or_a_date(question: str, asks: bool) ->
         ("Platforms must file within ten working days.", True),
         ("De boete bedraagt maximaal zeven procent.", True),
         ("应当在十个工作日内办理备案手续。", True),
-        ("第十二条 提供者应当对生成内容进行标识。", True),
+        ("第十二条 提供者应当对生成内容进行标识。", False),  # an article label, no quantity
+        ("第七十三条 本条例自2022年11月1日起施行。", True),
+        ("应当在变更之日起十个工作日内办理变更手续。", True),
         ("Providers must label generated content.", False),
         ("En leverantör ska informera användarna.", False),
         ("Sex discrimination is prohibited.", False),
@@ -176,6 +178,26 @@ def test_a_number_question_answered_only_by_a_sentence_with_a_number(
     answer = assistant.ask(question)
     assert not answer.abstained
     assert any("twelve" in c.quote for c in answer.citations)
+
+
+def test_a_short_chinese_sentence_is_quotable(
+    make_corpus: Callable[..., Path], fake_assistant: Callable[..., Any]
+) -> None:
+    """The shortest quotable sentence is measured in Latin-letter equivalents: 23 characters of
+    Chinese ("this regulation takes effect on 1 November 2022") carry a whole answer."""
+    from rag.chunking import text_length
+
+    effective = "第七十三条 本条例自2022年11月1日起施行。"
+    assert len(effective) < 25 <= text_length(effective)
+    corpus = make_corpus({
+        "reg.txt": "第一条 为了促进人工智能产业高质量发展，根据有关法律，结合本市实际，制定本条例。"
+                   "\n\n" + effective,
+    })  # fmt: skip
+    assistant = fake_assistant(corpus)
+    assistant.ingest()
+    r = assistant.answerer.retrieve("本条例自2022年11月1日起施行")
+    evidence = assistant.answerer.evidence(r.query, r.query_lang, r.query_vec, r.ranked, r.hits)
+    assert evidence[0].quote == effective
 
 
 def test_each_close_source_is_quoted() -> None:

@@ -97,3 +97,12 @@ def test_offsets_always_hold(text: str, max_tokens: int, overlap: int) -> None:
         assert doc.text[c.start : c.end] == c.text and c.text.strip() == c.text and c.text
     covered = "".join(text[c.start : c.end] for c in chunks)
     assert set(covered) >= set(text.replace(" ", "").replace("\n", "").replace("\t", ""))
+
+
+def test_text_length_counts_a_cjk_character_as_three_letters() -> None:
+    from rag.chunking import text_length
+
+    assert text_length("in force") == 8
+    assert text_length("施行") == 6
+    assert text_length("本条例自2022年11月1日起施行。") == 18 + 2 * 10
+    assert text_length("") == 0
