@@ -112,6 +112,30 @@ def test_dutch_question_finds_chinese_regulation(real_assistant: Assistant) -> N
     assert "伦理" in top.text  # ethics
 
 
+def test_every_example_question_of_the_app_is_answered_from_its_source(
+    real_assistant: Assistant,
+) -> None:
+    """The examples under the chat box are what a new user clicks first: each must be answered,
+    quoting the document (and words) that answer it."""
+    from rag.ui import EXAMPLES
+
+    expected = {  # example -> (document id prefix, words of the answering quote)
+        EXAMPLES[0]: ("001_f22444b573f99c26", "kinesiska ambassaden i Storbritannien"),
+        EXAMPLES[1]: ("002_05be2de35abf45d3", "JD.com"),
+        EXAMPLES[2]: ("000_d6080d44269c3cef", "Singapore"),
+        EXAMPLES[3]: ("eu_ai_act/article_005", "prohibited"),
+        EXAMPLES[4]: ("eu_ai_act/article_099", "35 000 000 EUR"),
+        EXAMPLES[5]: ("china/shenzhen_ai_industry_promotion_regulation_2022", "2022年11月1日"),
+    }
+    assert set(expected) == set(EXAMPLES)
+    for question, (doc, words) in expected.items():
+        answer = real_assistant.ask(question)
+        assert not answer.abstained, (question, answer.note)
+        assert any(c.doc_id.startswith(doc) and words in c.quote for c in answer.citations), (
+            question, [(c.doc_id, c.quote[:80]) for c in answer.citations],
+        )  # fmt: skip
+
+
 def test_cli_search_json_contract(real_assistant: Assistant) -> None:
     env = _env(real_assistant)
     out = CliRunner().invoke(
