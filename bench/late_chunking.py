@@ -23,11 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from rag import store, stores
 from rag.config import Settings
 from rag.evaluate import evaluate_answers, evaluate_devset, load_devset
 from rag.pipeline import Assistant, Progress, _noop, _Prepared
-from rag.types import Document
 
 
 class LateChunkingAssistant(Assistant):
@@ -74,29 +72,9 @@ class LateChunkingAssistant(Assistant):
             raise RuntimeError(f"{p.rel}: {missing} sentences fell outside their chunk's tokens")
         return np.concatenate([chunk_vecs, sent_vecs])
 
-    def write_documents(
-        self,
-        writer: stores.Writer,
-        groups: list[tuple[str, list[Document]]],
-        fingerprints: dict[str, str],
-        progress: Progress = _noop,
-    ) -> tuple[list[str], int, int]:
-        prepared = [self._prepare(rel, docs) for rel, docs in groups]
-        known = writer.file_hashes()
-        for p in prepared:
-            if p.rel in known:
-                writer.remove_file(p.rel)
-            vecs = self.centering.passages(self._vectors(p), p.text_langs)
-            n = len(p.chunks)
-            writer.add_file(
-                store.FileBatch(
-                    rel=p.rel, fingerprint=fingerprints[p.rel], docs=p.docs, chunks=p.chunks,
-                    chunk_vectors=vecs[:n], terms=p.terms, sentences=p.sentences,
-                    sentence_vectors=vecs[n:], chunk_sentences=p.chunk_sentences,
-                )
-            )  # fmt: skip
-        n_chunks = sum(len(p.chunks) for p in prepared)
-        return [p.rel for p in prepared], n_chunks, sum(len(p.sentences) for p in prepared)
+    def embed_prepared(self, prepared: list[_Prepared], progress: Progress = _noop) -> np.ndarray:
+        vecs = [self._vectors(p) for p in prepared if p.texts]
+        return np.concatenate(vecs) if vecs else np.zeros((0, 1))
 
 
 def _unit(v: np.ndarray) -> np.ndarray:

@@ -259,7 +259,7 @@ _ASKS_NUMBER = re.compile(
     r"\b(?:how (?:many|much|long|high|large|often)|(?:what|which) (?:date|year|day|month)s?|"
     r"hoeveel|hoe (?:lang|hoog|groot|vaak)|welke (?:datum|dag|maand)|welk jaar|"
     r"hur (?:många|mycket|länge|lång|hög|stor|ofta)|vilket (?:datum|år)|vilken (?:dag|månad)|"
-    r"wie (?:viele|viel|lange|hoch|groß|oft)|seit wann|bis wann|ab wann|wann|"
+    r"wie (?:viele|viel|lange|hoch|groß|oft)|wann|"  # also seit/bis/ab wann
     r"welche[mn]? (?:datum|jahr|tag|monat)|"
     r"combien|depuis quand|jusqu'à quand|à partir de quand|"
     r"quel(?:le)?s? (?:dates?|années?|jours?|mois)|"
@@ -272,9 +272,9 @@ _ASKS_NUMBER = re.compile(
 # A number in a sentence: digits, Chinese numerals before a counter (not an article label such as
 # 第七条, which is a reference, not a quantity), or a number word from two up (articles such as
 # "en", "een", "un" are left out, and Swedish "sex").
+_ZH_NUMERALS = "〇零一二三四五六七八九十百千万亿两"
 _HAS_NUMBER = re.compile(
-    r"\d|(?<![第〇零一二三四五六七八九十百千万亿两])[〇零一二三四五六七八九十百千万亿两]+"
-    r"[个日天年月周倍项家条次名人元%]"
+    rf"\d|(?<![第{_ZH_NUMERALS}])[{_ZH_NUMERALS}]+[个日天年月周倍项家条次名人元%]"
     r"|\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|fifty|"
     r"hundred|thousand|million|billion|dozen|"
     r"twee|drie|vier|vijf|zes|zeven|acht|negen|tien|twaalf|honderd|duizend|miljoen|miljard|"

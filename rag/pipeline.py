@@ -244,16 +244,7 @@ class Assistant:
         The one path from documents to index rows: ``ingest`` and ``rag eval`` both use it.
         """
         prepared = [self._prepare(rel, docs) for rel, docs in groups]
-        texts = [t for p in prepared for t in p.texts]
-        done = 0
-
-        def tick(n: int) -> None:
-            nonlocal done
-            done += n
-            progress("embedding", done, len(texts))
-
-        progress("embedding", 0, len(texts))
-        vectors = self.embedder.encode_passages(texts, progress=tick) if texts else np.zeros((0, 1))
+        vectors = self.embed_prepared(prepared, progress)
         known = writer.file_hashes()
         written = []
         offset = 0
@@ -278,7 +269,20 @@ class Assistant:
             written.append(p.rel)
             offset += len(p.texts)
         n_chunks = sum(len(p.chunks) for p in prepared)
-        return written, n_chunks, len(texts) - n_chunks
+        return written, n_chunks, offset - n_chunks
+
+    def embed_prepared(self, prepared: list[_Prepared], progress: Progress = _noop) -> np.ndarray:
+        """Raw (not yet centered) vectors of every prepared file's ``texts``, files in order."""
+        texts = [t for p in prepared for t in p.texts]
+        done = 0
+
+        def tick(n: int) -> None:
+            nonlocal done
+            done += n
+            progress("embedding", done, len(texts))
+
+        progress("embedding", 0, len(texts))
+        return self.embedder.encode_passages(texts, progress=tick) if texts else np.zeros((0, 1))
 
     def _prepare(self, rel: str, docs: list[Document]) -> _Prepared:
         """Chunks, their BM25 terms and their sentences (each sentence once per document)."""
