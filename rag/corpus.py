@@ -413,12 +413,13 @@ UPLOAD_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx")
 
 
 def safe_name(name: str) -> str:
-    """A file name that cannot escape a folder or hide: ``"../../a b?.pdf" -> "a_b_.pdf"``."""
+    """A file name that cannot escape a folder or hide: ``"../../a b?.pdf" -> "a_b.pdf"``, at most
+    100 characters of name and 10 of suffix."""
     import unicodedata
 
     base = unicodedata.normalize("NFKC", Path(name.replace("\\", "/")).name)
     stem, dot, suffix = base.rpartition(".")
-    if not dot:
+    if not dot or len(suffix) > 10:  # "..aaaa…" has no suffix, it is all name
         stem, suffix = base, ""
     stem = re.sub(r"[^\w\-]+", "_", stem, flags=re.UNICODE).strip("._-") or "upload"
     suffix = re.sub(r"[^A-Za-z0-9]", "", suffix).lower()

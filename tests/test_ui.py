@@ -74,7 +74,9 @@ def test_highlight_marks_query_terms_and_escapes() -> None:
 @pytest.mark.parametrize(
     ("name", "safe"),
     [("../../etc/passwd.txt", "passwd.txt"), ("a b?.PDF", "a_b.pdf"), ("..hidden.md", "hidden.md"),
-     ("Ünïcødé 文件.docx", "Ünïcødé_文件.docx"), ("C:\\\\x\\\\evil.html", "evil.html")],
+     ("Ünïcødé 文件.docx", "Ünïcødé_文件.docx"), ("C:\\\\x\\\\evil.html", "evil.html"),
+     ("..x" + "a" * 300, "x" + "a" * 99),  # after the last dot is no suffix: capped like a name
+     ("notes.v2", "notes.v2")],
 )  # fmt: skip
 def test_safe_name(name: str, safe: str) -> None:
     assert safe_name(name) == safe
