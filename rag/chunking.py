@@ -96,6 +96,30 @@ def sentence_spans(text: str, lo: int = 0, hi: int | None = None) -> list[tuple[
     return spans
 
 
+# Where an enumeration inside one sentence starts its next item: after ";" or ":" and before
+# "(b)", "(iv)", "2)" or "b)", optionally behind "and"/"or" (en, nl, sv, de, fr, es). Law text
+# lists its cases this way: "…shall be prohibited: (a) …; (b) …; or (c) …".
+_ITEM_START = re.compile(
+    r"(?<=[;:])\s+(?=(?:(?:and|or|en|of|och|eller|und|oder|et|ou|y|o)\s+)?"
+    r"\(?(?:[a-z]|[ivx]{1,5}|\d{1,2})\)\s)"
+)
+
+
+def clause_spans(text: str) -> list[tuple[int, int]]:
+    """Sentence spans, with enumerations split into their items (quotable on their own).
+
+    Example: ``clause_spans("Banned: (a) x; (b) y.") == [(0, 7), (8, 14), (15, 21)]``.
+    """
+    out = []
+    for s, e in sentence_spans(text):
+        start = s
+        for m in _ITEM_START.finditer(text, s, e):
+            out.append((start, m.start()))
+            start = m.end()
+        out.append((start, e))
+    return out
+
+
 def _split_long(
     text: str, span: tuple[int, int], max_tokens: int, count: TokenCounter
 ) -> list[tuple[int, int]]:

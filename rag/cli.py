@@ -392,15 +392,20 @@ def eval_(data_dir: Path | None, queries_lang: str | None, corpus_langs: tuple[s
 @_common
 def serve(host: str, port: int, llm: str | None, llm_base_url: str | None,
           corpus_dir: Path | None, index_dir: Path | None, model: str | None) -> None:  # fmt: skip
-    """Start the chat app (builds the index from the corpus first if there is none)."""
+    """Start the chat app (builds the index from the corpus first if there is none, or rebuilds
+    it if an older version built it with other settings)."""
     from rag.pipeline import Assistant
     from rag.ui import build_app, launch
 
     settings = _settings(corpus_dir, index_dir, model, llm=llm, llm_base_url=llm_base_url)
     assistant = Assistant(settings)
-    if not assistant.has_index():
-        click.echo(f"No index in {assistant.backend.where}: building it from {settings.corpus_dir} "
-                   "(first run only)…", err=True)  # fmt: skip
+    if not assistant.index_is_current():
+        if assistant.has_index():  # built by an older version: the corpus folder holds every file
+            why = "was built with other chunking settings: rebuilding it"
+        else:
+            why = "does not exist yet: building it"
+        click.echo(f"The index in {assistant.backend.where} {why} from {settings.corpus_dir} "
+                   "(once)…", err=True)  # fmt: skip
         bar = _Bar()
         try:
             report = assistant.ingest(progress=bar)

@@ -20,7 +20,7 @@ import numpy as np
 from rag import store, stores
 from rag.answer import ExtractiveAnswerer
 from rag.centering import Centering, load_centering
-from rag.chunking import chunk_document, sentence_spans
+from rag.chunking import chunk_document, clause_spans
 from rag.config import Settings
 from rag.corpus import LoadError, find_files, iter_documents, read_catalog
 from rag.embeddings import Embedder, make_embedder
@@ -100,6 +100,12 @@ class Assistant:
     def has_index(self) -> bool:
         return self.backend.exists()
 
+    def index_is_current(self) -> bool:
+        """The index exists and was built with this version's chunking and embedding settings."""
+        return self.has_index() and (
+            self.backend.manifest().get("index_settings") == self.index_settings()
+        )
+
     @property
     def retriever(self) -> Retriever:
         """The loaded index (loaded once; reloaded after an ingest)."""
@@ -137,6 +143,7 @@ class Assistant:
             "centering": self.settings.centering,
             "title_context": self.settings.title_context,
             "min_sentence_chars": MIN_SENTENCE_CHARS,
+            "sentence_units": "clauses",  # enumeration items are sentences of their own
         }
 
     def ingest(self, *, rebuild: bool = False, progress: Progress = _noop) -> IngestReport:
@@ -294,7 +301,7 @@ class Assistant:
         members: list[list[int]] = []
         for c in chunks:
             inside = []
-            for s, e in sentence_spans(c.text):
+            for s, e in clause_spans(c.text):
                 if e - s < MIN_SENTENCE_CHARS and (s, e) != (0, len(c.text)):
                     continue  # "1." or a dateline: too short to judge a passage by
                 key = (c.doc_id, c.start + s, c.start + e)

@@ -106,3 +106,51 @@ def test_text_length_counts_a_cjk_character_as_three_letters() -> None:
     assert text_length("施行") == 6
     assert text_length("本条例自2022年11月1日起施行。") == 18 + 2 * 10
     assert text_length("") == 0
+
+
+def test_clause_spans_split_a_legal_enumeration_into_its_items() -> None:
+    from rag.chunking import clause_spans
+
+    text = (
+        "1. The following AI practices shall be prohibited: (a) the placing on the market of a "
+        "system; (b) the use of an AI system that exploits vulnerabilities; or (c) social "
+        "scoring. 2. Member States may (i) allow it."
+    )
+    parts = [text[s:e] for s, e in clause_spans(text)]
+    assert parts == [
+        "1. The following AI practices shall be prohibited:",
+        "(a) the placing on the market of a system;",
+        "(b) the use of an AI system that exploits vulnerabilities;",
+        "or (c) social scoring.",
+        "2. Member States may (i) allow it.",  # no ';' or ':' before (i): not an item list
+    ]
+
+
+def test_clause_spans_leave_ordinary_sentences_and_references_alone() -> None:
+    from rag.chunking import clause_spans
+
+    for text in (
+        "See Article 5(1), point (a); and Regulation (EU) 2016/679 as amended.",
+        "Het verbod geldt: voor iedereen. Dat is alles.",
+        "第五条 提供者应当：（一）遵守法律；（二）尊重社会公德。",
+    ):
+        assert clause_spans(text) == sentence_spans(text)
+
+
+@given(
+    st.lists(
+        st.sampled_from([*"abc DEF.;:", " (a) ", " (ii) ", "; or (b) ", ": (c) ", "\n\n", "x"]),
+        max_size=200,
+    ).map("".join)
+)
+def test_clause_spans_cover_each_sentence_in_order(text: str) -> None:
+    from rag.chunking import clause_spans
+
+    clauses = clause_spans(text)
+    for s, e in clauses:
+        assert e > s and text[s:e].strip() == text[s:e]
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(clauses))
+    for s, e in sentence_spans(text):  # each sentence is its clauses, whitespace between them
+        inside = [c for c in clauses if s <= c[0] and c[1] <= e]
+        assert inside[0][0] == s and inside[-1][1] == e
+        assert all(not text[a[1] : b[0]].strip() for a, b in itertools.pairwise(inside))

@@ -298,3 +298,34 @@ def test_reader_loading_across_a_swap_loads_the_new_index(
     (index_dir / "vectors.faiss").write_bytes(b"broken")
     with pytest.raises(store.IndexError_, match="does not match its checksum"):
         store.IndexReader(index_dir, model=assistant.embedder.name)
+
+
+def test_index_from_other_settings_is_refused_and_rebuilt_by_serve(
+    assistant: Assistant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An index built with other chunking settings (or by an older version) is not searched with
+    the new ones; `rag serve` (`python app.py`) rebuilds it from the corpus on start."""
+    from click.testing import CliRunner
+
+    from rag import ui
+    from rag.cli import main
+
+    assistant.ingest()
+    other = Assistant(assistant.settings.with_(chunk_tokens=96), HashEmbedder(64))
+    assert other.has_index() and not other.index_is_current()
+    with pytest.raises(store.IndexError_, match="run `rag ingest` to rebuild"):
+        other.search("anything")
+    launched: list[object] = []
+    monkeypatch.setattr(ui, "launch", lambda app, host, port, **kw: launched.append(app))
+    s = assistant.settings
+    result = CliRunner().invoke(
+        main,
+        ["serve", "--corpus", str(s.corpus_dir), "--index", str(s.index_dir), "--model", "hash:64"],
+        env={"RAG_CHUNK_TOKENS": "96", "RAG_CACHE_DIR": str(s.cache_dir)},
+    )
+    assert result.exit_code == 0, result.output
+    assert "was built with other chunking settings: rebuilding it from" in result.output
+    assert launched, "the app was not started"
+    fresh = Assistant(assistant.settings.with_(chunk_tokens=96), HashEmbedder(64))
+    assert fresh.index_is_current() and fresh.search("social scoring", k=1).hits
+    assert store.read_manifest(s.index_dir)["counts"]["documents"] == 3
