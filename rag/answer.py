@@ -162,11 +162,13 @@ class ExtractiveAnswerer:
         for row in rows:
             hit = by_row[row]
             doc_text_offset = hit.start
-            for sent_row, start, end, sim in sentences.get(row, []):
+            in_chunk = sentences.get(row, [])
+            for i, (sent_row, start, end, sim) in enumerate(in_chunk):
                 key = (hit.doc_id, start, end)
                 if key in seen:
                     continue
                 seen.add(key)
+                end = _through_items(hit.text, doc_text_offset, start, end, in_chunk[i + 1 :])
                 quote = hit.text[start - doc_text_offset : end - doc_text_offset]
                 if text_length(quote) < cfg.min_chars:
                     continue
@@ -203,7 +205,10 @@ class ExtractiveAnswerer:
         for i in range(len(pool)):
             if len(chosen) == cfg.max_quotes:
                 break
-            if all(float(vecs[i] @ vecs[j]) <= cfg.duplicate_cos for j in chosen):
+            if all(
+                float(vecs[i] @ vecs[j]) <= cfg.duplicate_cos and not _overlap(pool[i], pool[j])
+                for j in chosen
+            ):
                 chosen.append(i)
         return [pool[i] for i in chosen]
 
@@ -312,6 +317,37 @@ def _is_heading(quote: str, title: str) -> bool:
 
 
 _SENTENCE_ENDS = tuple(LATIN_ENDS + CJK_ENDS)
+
+
+# An enumeration's lead-in ("The following AI practices shall be prohibited:") names the topic of
+# its items but answers nothing alone: its quote runs on through the following items of the same
+# passage, up to this many characters (and at least one item).
+ITEMS_QUOTE_CHARS = 600
+_FULL_STOPS = LATIN_ENDS + "。！？"  # not "；", which separates Chinese items
+
+
+def _through_items(
+    text: str, offset: int, start: int, end: int, following: Sequence[tuple[int, int, int, float]]
+) -> int:
+    """End of the quote that starts at ``start``: ``end``, or past the items of an enumeration
+    when the sentence introduces one (ends with a colon). Offsets are the document's; ``text``
+    is the passage starting at ``offset``; ``following`` are the passage's later sentences."""
+    if not text[start - offset : end - offset].endswith((":", "：")):
+        return end
+    lead_end = end
+    for _, s, e, _ in following:
+        if s < end:
+            continue
+        if end > lead_end and e - start > ITEMS_QUOTE_CHARS:
+            break  # at least one item, then as many as fit
+        end = e
+        if text[e - offset - 1] in _FULL_STOPS:
+            break  # the enumeration's sentence is over
+    return end
+
+
+def _overlap(a: Evidence, b: Evidence) -> bool:
+    return a.hit.doc_id == b.hit.doc_id and a.start < b.end and b.start < a.end
 
 
 def abstention(r: Retrieval, mode: str, note: str = "") -> Answer:

@@ -208,7 +208,7 @@ def test_each_close_source_is_quoted() -> None:
 
     def ev(doc: str, row: int, score: float) -> Evidence:
         hit = Hit(1, score, doc, f"{doc}#0", doc, "en", "", "", "text", 0, 4)
-        return Evidence(row, hit, 0, 4, f"q{row}", score)
+        return Evidence(row, hit, row * 10, row * 10 + 4, f"q{row}", score)  # own spans
 
     class Index:
         def vectors_of(self, rows: list[int], sentences: bool = False) -> np.ndarray:
@@ -222,3 +222,41 @@ def test_each_close_source_is_quoted() -> None:
     config = AnswerConfig(margin=0.04, source_margin=0.06, max_quotes=4)
     chosen = ExtractiveAnswerer(Ret(), config).select(evidence)  # type: ignore[arg-type]
     assert [e.sentence_row for e in chosen] == [0, 5, 1, 2]  # c is 0.10 behind: not heard
+
+
+def test_an_enumeration_lead_in_is_quoted_with_its_items(
+    make_corpus: Callable[..., Path], fake_assistant: Callable[..., Any]
+) -> None:
+    """A sentence ending in a colon ("…are prohibited:") restates the question's topic and answers
+    nothing alone: its quote runs on through the items that follow (an exact span still), and an
+    item already inside it is not quoted a second time."""
+    lead = "The following audit practices for AI providers are prohibited:"
+    items = "(a) secret scoring of citizens; (b) hidden emotion tracking at work."
+    text = f"{lead} {items} Other rules apply from 2026 onwards."
+    corpus = make_corpus({"law.txt": text})
+    assistant = fake_assistant(corpus)
+    assistant.ingest()
+    answer = assistant.ask("Which audit practices for AI providers are prohibited?")
+    assert not answer.abstained
+    quotes = [c.quote for c in answer.citations]
+    assert quotes[0] == f"{lead} {items}"
+    assert text[answer.citations[0].start : answer.citations[0].end] == quotes[0]
+    assert not any(q.startswith(("(a)", "(b)")) for q in quotes)  # not again on their own
+
+
+def test_an_enumeration_quote_stops_after_enough_items() -> None:
+    """At least one item follows the lead-in, then more only while the quote stays within
+    ``ITEMS_QUOTE_CHARS``."""
+    from rag.answer import ITEMS_QUOTE_CHARS, _through_items
+
+    item = "(x) " + "word " * 40  # ~200 characters per item
+    text = "Banned are:" + "".join(f" {item.strip()};" for _ in range(5))
+    spans, at = [], len("Banned are:") + 1
+    for _ in range(5):
+        spans.append((0, at, at + len(item.strip()) + 1, 0.0))
+        at += len(item.strip()) + 2
+    end = _through_items(text, 0, 0, len("Banned are:"), spans)
+    assert end == spans[1][2] and end <= ITEMS_QUOTE_CHARS < spans[2][2]
+    one = _through_items("Too long:" + " x" * 400, 0, 0, 9, [(0, 10, 809, 0.0)])
+    assert one == 809  # one item even when it alone is longer
+    assert _through_items("A sentence.", 0, 0, 11, spans) == 11  # no colon, no change

@@ -123,7 +123,7 @@ def test_every_example_question_of_the_app_is_answered_from_its_source(
         EXAMPLES[0]: ("001_f22444b573f99c26", "kinesiska ambassaden i Storbritannien"),
         EXAMPLES[1]: ("002_05be2de35abf45d3", "JD.com"),
         EXAMPLES[2]: ("000_d6080d44269c3cef", "Singapore"),
-        EXAMPLES[3]: ("eu_ai_act/article_005", "prohibited"),
+        EXAMPLES[3]: ("eu_ai_act/article_005", "prohibited: (a)"),  # the lead-in with an item
         EXAMPLES[4]: ("eu_ai_act/article_099", "35 000 000 EUR"),
         EXAMPLES[5]: ("china/shenzhen_ai_industry_promotion_regulation_2022", "2022年11月1日"),
     }
