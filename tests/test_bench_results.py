@@ -23,3 +23,21 @@ def test_a_later_run_the_same_day_keeps_the_earlier_results(
     assert json.loads(first.read_text()) == {"run": 1}
     assert first.with_suffix(".md").read_text() == "| run | 1 |\n"
     assert json.loads(third.read_text()) == {"run": 3}
+
+
+def test_abstention_curve_of_the_ceiling_bench_by_hand() -> None:
+    """(answerable, best evidence score, number check fails) → rates per threshold."""
+    from bench.ceiling import abstention_curve
+
+    scores = [(True, 0.6, False), (True, 0.5, True), (False, 0.55, False), (False, 0.3, False)]
+    curve = {round(c["threshold"], 2): c for c in abstention_curve(scores)}
+    # Threshold 0: everything above it answers, except the failed number check.
+    assert curve[0.0] == {"threshold": 0.0, "answered": 0.5, "abstained_unanswerable": 0.0}
+    # Just above 0.3: the off-topic question abstains.
+    assert curve[0.3]["abstained_unanswerable"] == 0.5 and curve[0.3]["answered"] == 0.5
+    # Just above 0.55: both unanswerable ones abstain, the 0.6 answer still stands.
+    assert curve[0.55] == {
+        "threshold": 0.55, "answered": 0.5, "abstained_unanswerable": 1.0,
+    }  # fmt: skip
+    # Just above 0.6: nothing is answered any more.
+    assert curve[0.6]["answered"] == 0.0
