@@ -29,16 +29,25 @@ import argparse
 import itertools
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from bench.common import DEVSET, save
-from rag.answer import ExtractiveAnswerer, asks_for_number, has_number
-from rag.evaluate import DevQuestion, chunk_is_gold, compute_metrics, load_devset, quote_is_gold
+from rag.answer import ExtractiveAnswerer
+from rag.evaluate import (
+    DevQuestion,
+    chunk_is_gold,
+    compute_metrics,
+    devset_rankings,
+    load_devset,
+    quote_is_gold,
+)
 from rag.lang import detect_language
 from rag.pipeline import Assistant
-from rag.retrieve import Filters, Fusion, Retriever
+from rag.retrieve import Filters, Retriever
 
 GRID: dict[str, list[Any]] = {
     "sentence": [0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
@@ -70,19 +79,20 @@ class Questions:
         self.langs = [detect_language(q.question) for q in questions]
         self.vecs = retriever.embedder.encode_queries([q.question for q in questions])
 
-    def ranked(self, retriever: Retriever, k: int) -> list[list[tuple[int, float]]]:
-        return [
-            retriever.rank(q.question, v, lang, k, Filters())
-            for q, v, lang in zip(self.items, self.vecs, self.langs, strict=True)
-        ]
-
 
 def gold_flags(retriever: Retriever, qs: Questions, k: int) -> list[list[bool]]:
-    out = []
-    for q, ranked in zip(qs.items, qs.ranked(retriever, k), strict=True):
-        chunks = retriever.index.chunks(r for r, _ in ranked)
-        out.append([chunk_is_gold(q, chunks[r].doc_id, chunks[r].text) for r, _ in ranked])
-    return out
+    return devset_rankings(retriever, qs.items, qs.vecs, k)
+
+
+@contextmanager
+def fusion(retriever: Retriever, **knobs: Any) -> Iterator[None]:
+    """Retrieve with these fusion knobs inside the block, with the retriever's own after it."""
+    base = retriever.fusion
+    retriever.fusion = replace(base, **knobs)
+    try:
+        yield
+    finally:
+        retriever.fusion = base
 
 
 def pool_recall(retriever: Retriever, qs: Questions) -> tuple[float, list[str]]:
@@ -101,19 +111,15 @@ def pool_recall(retriever: Retriever, qs: Questions) -> tuple[float, list[str]]:
 
 def oracle(retriever: Retriever, qs: Questions, grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
     """R@5 / MRR@10 of every grid point, best first."""
-    base = retriever.fusion
     rows = []
     combos = list(itertools.product(*grid.values()))
-    try:
-        for i, values in enumerate(combos, 1):
-            knobs = dict(zip(grid, values, strict=True))
-            retriever.fusion = replace(base, **knobs)
+    for i, values in enumerate(combos, 1):
+        knobs = dict(zip(grid, values, strict=True))
+        with fusion(retriever, **knobs):
             m = compute_metrics(gold_flags(retriever, qs, 10), [1] * len(qs.items)).to_json()
-            rows.append({**knobs, "recall@5": m["recall@5"], "mrr@10": m["mrr@10"]})
-            if i % 50 == 0:
-                _log(f"  oracle grid {i}/{len(combos)}")
-    finally:
-        retriever.fusion = base
+        rows.append({**knobs, "recall@5": m["recall@5"], "mrr@10": m["mrr@10"]})
+        if i % 50 == 0:
+            _log(f"  oracle grid {i}/{len(combos)}")
     rows.sort(key=lambda r: (-r["recall@5"], -r["mrr@10"]))
     return rows
 
@@ -127,13 +133,7 @@ def answer_bounds(answerer: ExtractiveAnswerer, questions: list[DevQuestion]) ->
         r = answerer.retrieve(q.question)
         ev = answerer.evidence(r.query, r.query_lang, r.query_vec, r.ranked, r.hits)
         best = ev[0].score if ev else -1.0
-        floor = best - (answerer.config.number_margin or 0.0)
-        number_fails = (
-            answerer.config.number_margin is not None
-            and asks_for_number(q.question)
-            and not any(has_number(e.quote) for e in ev if e.score >= floor)
-        )
-        scores.append((q.answerable, best, number_fails))
+        scores.append((q.answerable, best, answerer.lacks_number(q.question, ev)))
         if not q.answerable:
             continue
         hits = r.hits[: answerer.config.passages]
@@ -183,19 +183,15 @@ def main() -> None:
     knobs = {k: best[k] for k in GRID}
     answerer = assistant.answerer
     bounds_default = answer_bounds(answerer, all_qs)
-    base = retriever.fusion
-    retriever.fusion = replace(base, **knobs)
-    try:
+    with fusion(retriever, **knobs):
         bounds_oracle = answer_bounds(answerer, all_qs)
-    finally:
-        retriever.fusion = base
     curve = abstention_curve(bounds_default.pop("scores"))
     bounds_oracle.pop("scores")
     at_90 = max((c["answered"] for c in curve if c["abstained_unanswerable"] >= 0.9), default=0.0)
     out = {
         "devset": str(args.devset),
         "answerable": len(qs.items),
-        "default_fusion": {k: getattr(Fusion(), k) for k in GRID},
+        "default_fusion": {k: getattr(retriever.fusion, k) for k in GRID},
         "default_recall@5": default["recall@5"],
         "candidate_pool_recall": pool,
         "not_in_pool": pool_missing,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.chunking import CJK_ENDS, LATIN_ENDS, text_length
+from rag.chunking import CJK_ENDS, CJK_FULL_STOPS, LATIN_ENDS, text_length
 from rag.lang import detect_language
 from rag.lexical import tokenize
 from rag.retrieve import Filters, Retriever
@@ -250,11 +250,18 @@ class ExtractiveAnswerer:
         evidence = self.evidence(r.query, r.query_lang, r.query_vec, r.ranked, r.hits)
         if not evidence or evidence[0].score < cfg.min_score:
             return abstention(r, "extractive")
-        if cfg.number_margin is not None and asks_for_number(r.question):
-            floor = evidence[0].score - cfg.number_margin
-            if not any(has_number(ev.quote) for ev in evidence if ev.score >= floor):
-                return abstention(r, "extractive", NO_NUMBER_NOTE)
+        if self.lacks_number(r.question, evidence):
+            return abstention(r, "extractive", NO_NUMBER_NOTE)
         return compose(r.question, r.lang, self.select(evidence), r.query)
+
+    def lacks_number(self, question: str, evidence: Sequence[Evidence]) -> bool:
+        """The question asks for a number or a date and no sentence within ``number_margin`` of
+        the best evidence (sorted best first) holds one (False when the check is off)."""
+        margin = self.config.number_margin
+        if margin is None or not evidence or not asks_for_number(question):
+            return False
+        floor = evidence[0].score - margin
+        return not any(has_number(ev.quote) for ev in evidence if ev.score >= floor)
 
 
 # --- answer type: questions that ask for a number or a date ---------------------------------------
@@ -323,7 +330,7 @@ _SENTENCE_ENDS = tuple(LATIN_ENDS + CJK_ENDS)
 # its items but answers nothing alone: its quote runs on through the following items of the same
 # passage, up to this many characters (and at least one item).
 ITEMS_QUOTE_CHARS = 600
-_FULL_STOPS = LATIN_ENDS + "。！？"  # not "；", which separates Chinese items
+_FULL_STOPS = LATIN_ENDS + CJK_FULL_STOPS  # not "；", which separates Chinese items
 
 
 def _through_items(

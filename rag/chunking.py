@@ -20,7 +20,8 @@ TokenCounter = Callable[[Sequence[str]], list[int]]
 # A sentence ends at . ! ? … (then optional closing quotes/brackets) followed by whitespace, or at
 # CJK full stops, which need no space after them. Paragraph breaks always end a sentence.
 LATIN_ENDS = ".!?…"  # characters that end a sentence
-CJK_ENDS = "。！？；"
+CJK_FULL_STOPS = "。！？"
+CJK_ENDS = CJK_FULL_STOPS + "；"  # "；" ends a sentence too (Chinese law lists items with it)
 _LATIN_END = re.compile(rf"[{LATIN_ENDS}]+[\"'”’»)\]]*(?=\s)")
 _CJK_END = re.compile(rf"[{CJK_ENDS}]+[」』”’）)]*")
 _PARA = re.compile(r"\n\s*\n")

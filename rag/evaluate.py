@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from rag.pipeline import Assistant
 from rag.retrieve import Filters, Retriever
 from rag.stores import backend_for
@@ -194,16 +196,23 @@ def chunk_is_gold(q: DevQuestion, doc_id: str, text: str) -> bool:
 
 def evaluate_devset(retriever: Retriever, questions: Sequence[DevQuestion], k: int = 10) -> Metrics:
     """Answerable questions only: a hit is relevant if in a gold document and holding its phrase."""
-    from rag.lang import detect_language
-
     qs = [q for q in questions if q.answerable]
     vecs = retriever.embedder.encode_queries([q.question for q in qs])
+    return compute_metrics(devset_rankings(retriever, qs, vecs, k), [1] * len(qs))
+
+
+def devset_rankings(
+    retriever: Retriever, questions: Sequence[DevQuestion], vecs: np.ndarray, k: int
+) -> list[list[bool]]:
+    """Per question (with its raw query vector), whether each of the top ``k`` hits is gold."""
+    from rag.lang import detect_language
+
     rankings = []
-    for q, vec in zip(qs, vecs, strict=True):
+    for q, vec in zip(questions, vecs, strict=True):
         ranked = retriever.rank(q.question, vec, detect_language(q.question), k, Filters())
         chunks = retriever.index.chunks(r for r, _ in ranked)
         rankings.append([chunk_is_gold(q, chunks[r].doc_id, chunks[r].text) for r, _ in ranked])
-    return compute_metrics(rankings, [1] * len(qs))
+    return rankings
 
 
 @dataclass(frozen=True)
