@@ -3,7 +3,7 @@
 Same as `rag serve`; builds the index from corpus/ on first run.
 """
 
-from rag.cli import main
+from rag.app.cli import main
 
 if __name__ == "__main__":
     import sys

@@ -17,9 +17,9 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from rag.answer import AnswerConfig, ExtractiveAnswerer
+from rag.answer.extractive import AnswerConfig, ExtractiveAnswerer
 from rag.evaluate import evaluate_answers, load_devset
-from rag.pipeline import Assistant
+from rag.service import Assistant
 
 DEFAULT_THRESHOLDS = [0.40, 0.42, 0.43, 0.44, 0.45, 0.48, 0.50, 0.52, 0.54, 0.56]
 

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import DEVSET, save
-from rag.answer import ExtractiveAnswerer
+from rag.answer.extractive import ExtractiveAnswerer
 from rag.evaluate import (
     DevQuestion,
     chunk_is_gold,
@@ -45,9 +45,10 @@ from rag.evaluate import (
     load_devset,
     quote_is_gold,
 )
-from rag.lang import detect_language
-from rag.pipeline import Assistant
-from rag.retrieve import Filters, Retriever
+from rag.ingest.lang import detect_language
+from rag.search.retrieve import Retriever
+from rag.service import Assistant
+from rag.types import Filters
 
 GRID: dict[str, list[Any]] = {
     "sentence": [0.5, 0.6, 0.7, 0.8, 0.9, 1.0],

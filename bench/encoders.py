@@ -22,10 +22,10 @@ import torch
 
 from bench.common import median_ms
 from bench.onnx_model import OnnxEmbedder, export, quantize
-from rag import embeddings
 from rag.config import Settings
-from rag.embeddings import Embedder, resolve_model
-from rag.pipeline import Assistant
+from rag.models import embeddings
+from rag.models.embeddings import Embedder, resolve_model
+from rag.service import Assistant
 
 SAMPLE = 300
 QUERIES = ["What did the Chinese embassy in the UK say?",
@@ -66,7 +66,7 @@ def _sample(assistant: Assistant) -> list[str]:
     from bench.speed import corpus_documents
 
     docs = corpus_documents(assistant.settings)
-    texts = [t for d in docs for t in assistant._prepare(d.path, [d]).texts]
+    texts = [t for d in docs for t in assistant.indexer.prepare(d.path, [d]).texts]
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     step = len(order) / SAMPLE
     return [texts[order[int(i * step)]] for i in range(SAMPLE)]

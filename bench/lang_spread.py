@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.embeddings import Embedder
 from rag.evaluate import evaluate_beir
-from rag.pipeline import Assistant
-from rag.retrieve import Fusion
+from rag.models.embeddings import Embedder
+from rag.search.fusion import Fusion
+from rag.service import Assistant
 
 OTHER = ["de", "zh", "sv", "nl"]
 

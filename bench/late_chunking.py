@@ -25,13 +25,14 @@ import numpy as np
 
 from rag.config import Settings
 from rag.evaluate import evaluate_answers, evaluate_devset, load_devset
-from rag.pipeline import Assistant, Progress, _noop, _Prepared
+from rag.service import Assistant
+from rag.service.indexing import Indexer, Prepared, Progress, no_progress
 
 
-class LateChunkingAssistant(Assistant):
-    """An Assistant whose ingest pools sentence vectors from the chunk pass."""
+class LateChunkingIndexer(Indexer):
+    """An Indexer that pools sentence vectors from the chunk pass."""
 
-    def _vectors(self, p: _Prepared, batch: int = 16) -> np.ndarray:
+    def _vectors(self, p: Prepared, batch: int = 16) -> np.ndarray:
         """Chunk vectors, then sentence vectors, in ``p.texts`` order (not yet centered)."""
         import torch
 
@@ -72,9 +73,17 @@ class LateChunkingAssistant(Assistant):
             raise RuntimeError(f"{p.rel}: {missing} sentences fell outside their chunk's tokens")
         return np.concatenate([chunk_vecs, sent_vecs])
 
-    def embed_prepared(self, prepared: list[_Prepared], progress: Progress = _noop) -> np.ndarray:
+    def embed_prepared(
+        self, prepared: list[Prepared], progress: Progress = no_progress
+    ) -> np.ndarray:
         vecs = [self._vectors(p) for p in prepared if p.texts]
         return np.concatenate(vecs) if vecs else np.zeros((0, 1))
+
+
+class LateChunkingAssistant(Assistant):
+    """An Assistant whose ingest uses :class:`LateChunkingIndexer`."""
+
+    indexer_class = LateChunkingIndexer
 
 
 def _unit(v: np.ndarray) -> np.ndarray:

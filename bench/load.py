@@ -299,9 +299,9 @@ def main() -> None:
 
 
 def _serve_and_run(args: argparse.Namespace) -> LoadReport:
+    from rag.app.ui import build_app, launch
     from rag.config import Settings
-    from rag.pipeline import Assistant
-    from rag.ui import build_app, launch
+    from rag.service import Assistant
 
     tmp = Path(tempfile.mkdtemp(prefix="govrag-load-"))
     try:

@@ -28,11 +28,14 @@ sys.path.insert(0, str(ROOT))
 
 from rag.config import Settings  # noqa: E402
 from rag.evaluate import chunk_is_gold, evaluate_devset, load_devset  # noqa: E402
-from rag.lang import detect_language  # noqa: E402
-from rag.pipeline import Assistant  # noqa: E402
-from rag.qdrant_store import QdrantBackend, QdrantStore  # noqa: E402
-from rag.qdrant_writer import copy_index  # noqa: E402
-from rag.retrieve import Filters, Fusion, Retriever  # noqa: E402
+from rag.index.copy import copy_index  # noqa: E402
+from rag.index.qdrant.backend import QdrantBackend  # noqa: E402
+from rag.index.qdrant.store import QdrantStore  # noqa: E402
+from rag.ingest.lang import detect_language  # noqa: E402
+from rag.search.fusion import Fusion  # noqa: E402
+from rag.search.retrieve import Retriever  # noqa: E402
+from rag.service import Assistant  # noqa: E402
+from rag.types import Filters  # noqa: E402
 
 
 def _p50_ms(xs: list[float]) -> float:

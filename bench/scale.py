@@ -25,8 +25,8 @@ import faiss
 import numpy as np
 
 from bench.common import median_ms, rss_mib
-from rag import vector_index
-from rag.vector_index import IndexSpec, index_spec
+from rag.index.faiss import vectors
+from rag.index.faiss.vectors import IndexSpec, index_spec
 
 SIZES = (1_000, 10_000, 30_000, 100_000, 1_000_000)
 SENTENCES_PER_CHUNK = 2.38  # shipped corpus: 2,220 sentences in 933 chunks
@@ -44,7 +44,7 @@ def real_vectors(log: Any) -> np.ndarray:
     """
     from bench.speed import corpus_chunks
     from rag.config import Settings
-    from rag.pipeline import Assistant
+    from rag.service import Assistant
 
     t = time.perf_counter()
     assistant = Assistant(Settings.from_env())
@@ -101,7 +101,7 @@ def measure(x: np.ndarray, q: np.ndarray, truth: np.ndarray, spec: IndexSpec) ->
     gc.collect()
     before = rss_mib()
     t = time.perf_counter()
-    index = vector_index.build(x.shape[1], spec, x, np.arange(len(x), dtype=np.int64))
+    index = vectors.build(x.shape[1], spec, x, np.arange(len(x), dtype=np.int64))
     build_s = time.perf_counter() - t
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "i.faiss"
@@ -114,7 +114,7 @@ def measure(x: np.ndarray, q: np.ndarray, truth: np.ndarray, spec: IndexSpec) ->
     n_q = N_TIMED if spec.kind == "flat" else len(q)
     for i, vec in enumerate(q[:n_q]):
         t = time.perf_counter()
-        _, ids = vector_index.search(index, vec, 10)
+        _, ids = vectors.search(index, vec, 10)
         if i < N_TIMED:
             times.append(time.perf_counter() - t)
         hits += len(set(ids.tolist()) & set(truth[i].tolist()))
@@ -137,7 +137,7 @@ def sweep(index: Any, q: np.ndarray, truth: np.ndarray) -> list[dict[str, float]
         times, hits = [], 0
         for i, vec in enumerate(q):
             t = time.perf_counter()
-            _, ids = vector_index.search(index, vec, 10)
+            _, ids = vectors.search(index, vec, 10)
             times.append(time.perf_counter() - t)
             hits += len(set(ids.tolist()) & set(truth[i].tolist()))
         out.append({"nprobe": nprobe, "recall@10": round(hits / truth.size, 4),
@@ -190,7 +190,7 @@ def full_index(real: np.ndarray, q: np.ndarray, n_chunks: int, log: Any) -> dict
         truth = exact_top(x, q)
         spec = index_spec(n)
         t = time.perf_counter()
-        index = vector_index.build(x.shape[1], spec, x, np.arange(n, dtype=np.int64))
+        index = vectors.build(x.shape[1], spec, x, np.arange(n, dtype=np.int64))
         sets[name] = {"n": n, "spec": spec.to_json(), "index": index, "truth": truth,
                       "build_s": round(time.perf_counter() - t, 1)}  # fmt: skip
         del x
@@ -199,7 +199,7 @@ def full_index(real: np.ndarray, q: np.ndarray, n_chunks: int, log: Any) -> dict
     times, hits = [], {"chunks": 0, "sentences": 0}
     for i, vec in enumerate(q):
         t = time.perf_counter()
-        found = {name: vector_index.search(s["index"], vec, 50)[1] for name, s in sets.items()}
+        found = {name: vectors.search(s["index"], vec, 50)[1] for name, s in sets.items()}
         times.append(time.perf_counter() - t)
         for name, ids in found.items():
             hits[name] += len(set(ids[:10].tolist()) & set(sets[name]["truth"][i].tolist()))

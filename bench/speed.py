@@ -20,10 +20,11 @@ import numpy as np
 from bench.common import DEVSET, ROOT, median_ms, rss_mib
 from bench.peer import LangChainPeer
 from rag.config import Settings
-from rag.corpus import LoadError, find_files, iter_documents, read_catalog
-from rag.embeddings import resolve_model
 from rag.evaluate import evaluate_devset, load_devset
-from rag.pipeline import Assistant
+from rag.ingest.corpus import find_files, iter_documents, read_catalog
+from rag.ingest.formats import LoadError
+from rag.models.embeddings import resolve_model
+from rag.service import Assistant
 from rag.types import Document
 
 

@@ -28,7 +28,7 @@ MODES = {
 
 
 def run(data: Path, q: str, corpus: list[str], env: dict[str, str]) -> dict[str, float]:
-    cmd = [sys.executable, "-m", "rag.cli", "eval", "--data", str(data), "--queries-lang", q]
+    cmd = [sys.executable, "-m", "rag.app.cli", "eval", "--data", str(data), "--queries-lang", q]
     for c in corpus:
         cmd += ["--corpus-lang", c]
     out = subprocess.run(

@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from rag.pipeline import Assistant
-from rag.retrieve import Filters, Retriever
-from rag.stores import backend_for
-from rag.types import Document
+from rag.index.backends import backend_for
+from rag.search.retrieve import Retriever
+from rag.service import Assistant
+from rag.types import Document, Filters
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ def rank_documents(
     retriever: Retriever, queries: Sequence[str], k: int, filters: Filters | None = None
 ) -> list[list[str]]:
     """Top-k distinct document ids per query (queries encoded in one batch)."""
-    from rag.lang import detect_language
+    from rag.ingest.lang import detect_language
 
     vecs = retriever.embedder.encode_queries(list(queries))
     out = []
@@ -147,7 +147,7 @@ def evaluate_beir(
             model=assistant.embedder.name, dim=assistant.embedder.dim, rebuild=True
         )
         fingerprints = {rel: rel for rel, _ in groups}
-        assistant.write_documents(writer, groups, fingerprints)
+        assistant.indexer.write_documents(writer, groups, fingerprints)
         writer.commit({"index_settings": assistant.index_settings()})
         reader = backend.reader(model=assistant.embedder.name)
         try:
@@ -205,7 +205,7 @@ def devset_rankings(
     retriever: Retriever, questions: Sequence[DevQuestion], vecs: np.ndarray, k: int
 ) -> list[list[bool]]:
     """Per question (with its raw query vector), whether each of the top ``k`` hits is gold."""
-    from rag.lang import detect_language
+    from rag.ingest.lang import detect_language
 
     rankings = []
     for q, vec in zip(questions, vecs, strict=True):

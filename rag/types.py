@@ -1,4 +1,5 @@
-"""Frozen dataclasses that cross module borders: Document, Chunk, Hit, SkippedFile, IngestReport.
+"""Frozen dataclasses that cross module borders: Document, Chunk, Filters, Hit, SkippedFile,
+IngestReport, Citation, Answer.
 
 Nothing here does work; these are the shapes the CLI, the UI, the JSON output and the tests share.
 """
@@ -152,3 +153,34 @@ class Answer:
             "note": self.note,
             "retrieval_query": self.retrieval_query,
         }
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrict a search. Empty fields do not filter.
+
+    ``docs`` match a document id or an id prefix (``eu_ai_act`` matches ``eu_ai_act/article_005``);
+    ``sources`` match the source field case-insensitively as a substring; dates are ISO strings
+    compared as text, so ``2023`` sorts before ``2023-05-01``; documents without a date are left out
+    by a date filter.
+    """
+
+    langs: tuple[str, ...] = ()
+    docs: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    countries: tuple[str, ...] = ()
+    date_from: str = ""
+    date_to: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("date_from", "date_to"):
+            value = getattr(self, name)
+            if value and not (len(value) in (4, 7, 10) and value[:4].isdigit()):
+                raise ValueError(f"{name} must be YYYY, YYYY-MM or YYYY-MM-DD, got {value!r}")
+
+    @property
+    def active(self) -> bool:
+        return bool(
+            self.langs or self.docs or self.sources or self.countries or self.date_from
+            or self.date_to
+        )  # fmt: skip

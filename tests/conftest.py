@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from rag.config import Settings
-from rag.embeddings import Embedder, HashEmbedder, make_embedder
-from rag.pipeline import Assistant
+from rag.models.embeddings import Embedder, HashEmbedder, make_embedder
+from rag.service import Assistant
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_CORPUS = ROOT / "corpus"
@@ -78,7 +78,7 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def served(real_assistant: Assistant) -> Iterator[str]:
     """The app on a free loopback port, serving the real index (one server per test session)."""
-    from rag.ui import build_app, launch
+    from rag.app.ui import build_app, launch
 
     port = free_port()
     app = build_app(real_assistant)

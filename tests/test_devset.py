@@ -7,7 +7,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from rag.corpus import find_files, iter_documents, read_catalog
+from rag.ingest.corpus import find_files, iter_documents, read_catalog
 from tests.conftest import SHIPPED_CORPUS
 
 DEVSET = Path(__file__).parent / "data" / "devset.jsonl"

@@ -8,10 +8,10 @@ import sqlite3
 import pytest
 from click.testing import CliRunner
 
-from rag.cli import main
-from rag.pipeline import Assistant
-from rag.retrieve import Filters
-from tests.test_clean import BOILERPLATE
+from rag.app.cli import main
+from rag.service import Assistant
+from rag.types import Filters
+from tests.ingest.test_clean import BOILERPLATE
 
 pytestmark = pytest.mark.model
 
@@ -117,7 +117,7 @@ def test_every_example_question_of_the_app_is_answered_from_its_source(
 ) -> None:
     """The examples under the chat box are what a new user clicks first: each must be answered,
     quoting the document (and words) that answer it."""
-    from rag.ui import EXAMPLES
+    from rag.app.ui.ask import EXAMPLES
 
     expected = {  # example -> (document id prefix, words of the answering quote)
         EXAMPLES[0]: ("001_f22444b573f99c26", "kinesiska ambassaden i Storbritannien"),

@@ -1,0 +1,272 @@
+"""Cited answers without an LLM: pick evidence sentences from the top passages, quote them verbatim.
+
+Each quote is an exact span of the cleaned document text (``quote == text[start:end]``), stays in
+its source language, and carries an ``[n]`` marker pointing at ``citations[n-1]``. When the best
+evidence is too weak, the answer abstains in the question's language and lists the closest passages.
+
+Not done here: generating prose (see ``llm.py`` for the optional LLM path), retrieval itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from rag.answer.compose import (
+    Evidence,
+    Retrieval,
+    abstention,
+    compose,
+    overlaps,
+)
+from rag.answer.follow_up import resolve_follow_up
+from rag.index.lexical import tokenize
+from rag.ingest.chunking import CJK_ENDS, CJK_FULL_STOPS, LATIN_ENDS, text_length
+from rag.ingest.lang import detect_language
+from rag.search.retrieve import Retriever
+from rag.types import Answer, Filters, Hit
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AnswerConfig:
+    """Evidence selection knobs; the defaults were calibrated on ``tests/data/devset.jsonl``."""
+
+    passages: int = 6  # top passages whose sentences compete as evidence
+    max_quotes: int = 4
+    margin: float = 0.04  # a quote must score within this of the best one
+    source_margin: float = 0.06  # ... or, as its document's best sentence, within this
+    min_score: float = 0.43  # below this best evidence score the answer abstains
+    duplicate_cos: float = 0.95  # sentences this similar to a chosen one are dropped
+    name_weight: float = 0.05  # bonus for covering the question's names/numbers/acronyms
+    passage_weight: float = 0.5  # share of the passage's fused score added to a sentence's
+    min_chars: int = 25  # shortest quotable sentence, in Latin-letter equivalents (CJK char = 3)
+    # A question asking for a number or a date abstains unless a sentence within this of the best
+    # holds one (``None`` switches the check off).
+    number_margin: float | None = 0.04
+
+
+class ExtractiveAnswerer:
+    """Question → evidence sentences from the top passages → cited Answer (or abstention)."""
+
+    def __init__(self, retriever: Retriever, config: AnswerConfig | None = None) -> None:
+        self.retriever = retriever
+        self.config = config or AnswerConfig()
+
+    def evidence(
+        self,
+        question: str,
+        question_lang: str,
+        query_vec: np.ndarray,
+        ranked: list[tuple[int, float]],
+        hits: list[Hit],
+    ) -> list[Evidence]:
+        """Sentences of the top passages (vectors from the index), scored and sorted best first.
+
+        ``query_vec`` is the centered query vector; ``ranked`` and ``hits`` are aligned.
+        """
+        cfg = self.config
+        rows = [r for r, _ in ranked[: cfg.passages]]
+        by_row = dict(zip(rows, hits, strict=False))
+        sentences = self.retriever.sentence_scores(query_vec, rows)
+        names = {t for t in tokenize(question, question_lang) if t.startswith("#")}
+        best_passage = max((h.score for h in hits[: cfg.passages]), default=0.0)
+        seen: set[tuple[str, int, int]] = set()
+        out = []
+        for row in rows:
+            hit = by_row[row]
+            doc_text_offset = hit.start
+            in_chunk = sentences.get(row, [])
+            for i, (sent_row, start, end, sim) in enumerate(in_chunk):
+                key = (hit.doc_id, start, end)
+                if key in seen:
+                    continue
+                seen.add(key)
+                end = _through_items(hit.text, doc_text_offset, start, end, in_chunk[i + 1 :])
+                quote = hit.text[start - doc_text_offset : end - doc_text_offset]
+                if text_length(quote) < cfg.min_chars:
+                    continue
+                if _is_heading(quote, hit.title):
+                    continue  # the document's heading names its subject; it answers nothing
+                cover = 0.0
+                if names:
+                    have = {t for t in tokenize(quote, hit.lang) if t.startswith("#")}
+                    cover = len(names & have) / len(names)
+                score = (
+                    sim + cfg.name_weight * cover + cfg.passage_weight * (hit.score - best_passage)
+                )
+                out.append(Evidence(sent_row, hit, start, end, quote, score))
+        out.sort(key=lambda ev: -ev.score)
+        return out
+
+    def select(self, evidence: list[Evidence]) -> list[Evidence]:
+        """The best sentence; then the best sentence of each other document within
+        ``source_margin`` of it (so a source in another language is heard even when its
+        passage ranks lower); then the next best within ``margin``. No near-duplicates."""
+        cfg = self.config
+        if not evidence:
+            return []
+        best = evidence[0].score
+        first_of_doc: dict[str, Evidence] = {}
+        for ev in evidence:
+            if ev.score >= best - cfg.source_margin:
+                first_of_doc.setdefault(ev.hit.doc_id, ev)
+        order = [evidence[0], *first_of_doc.values()]
+        order += [ev for ev in evidence if ev.score >= best - cfg.margin]
+        pool = list({id(ev): ev for ev in order}.values())[: cfg.max_quotes * 3]
+        vecs = self.retriever.index.vectors_of([ev.sentence_row for ev in pool], sentences=True)
+        chosen: list[int] = []
+        for i in range(len(pool)):
+            if len(chosen) == cfg.max_quotes:
+                break
+            if all(
+                float(vecs[i] @ vecs[j]) <= cfg.duplicate_cos and not overlaps(pool[i], pool[j])
+                for j in chosen
+            ):
+                chosen.append(i)
+        return [pool[i] for i in chosen]
+
+    def retrieve(
+        self,
+        question: str,
+        *,
+        history: Sequence[tuple[str, str]] = (),
+        filters: Filters | None = None,
+        k: int = 8,
+    ) -> Retrieval:
+        """The question's language, its follow-up resolution and its ranked passages (one query
+        encode), shared by the extractive and the LLM answerer."""
+        question = question.strip()
+        if not question:
+            raise ValueError("the question is empty")
+        query = resolve_follow_up(question, history)
+        query_lang = detect_language(query)
+        raw = self.retriever.embedder.encode_queries([query])[0]
+        ranked = self.retriever.rank(query, raw, query_lang, k, filters or Filters())
+        return Retrieval(
+            question, detect_language(question), query, query_lang,
+            self.retriever.query_vector(raw, query_lang), ranked, self.retriever.hits(ranked),
+        )  # fmt: skip
+
+    def answer(
+        self,
+        question: str,
+        *,
+        history: Sequence[tuple[str, str]] = (),
+        filters: Filters | None = None,
+        k: int = 8,
+    ) -> Answer:
+        return self.answer_from(self.retrieve(question, history=history, filters=filters, k=k))
+
+    def answer_from(self, r: Retrieval) -> Answer:
+        """Evidence sentences of retrieved passages → a cited Answer, or an abstention."""
+        cfg = self.config
+        evidence = self.evidence(r.query, r.query_lang, r.query_vec, r.ranked, r.hits)
+        if not evidence or evidence[0].score < cfg.min_score:
+            return abstention(r, "extractive")
+        if self.lacks_number(r.question, evidence):
+            return abstention(r, "extractive", NO_NUMBER_NOTE)
+        return compose(r.question, r.lang, self.select(evidence), r.query)
+
+    def lacks_number(self, question: str, evidence: Sequence[Evidence]) -> bool:
+        """The question asks for a number or a date and no sentence within ``number_margin`` of
+        the best evidence (sorted best first) holds one (False when the check is off)."""
+        margin = self.config.number_margin
+        if margin is None or not evidence or not asks_for_number(question):
+            return False
+        floor = evidence[0].score - margin
+        return not any(has_number(ev.quote) for ev in evidence if ev.score >= floor)
+
+
+# --- answer type: questions that ask for a number or a date ---------------------------------------
+# Phrases that ask for a quantity or a point in time in en, nl, sv, de, fr, es, zh. Words that also
+# start conditional clauses ("what happens when …") count only at the start of the question.
+_ASKS_NUMBER = re.compile(
+    r"\b(?:how (?:many|much|long|high|large|often)|(?:what|which) (?:date|year|day|month)s?|"
+    r"hoeveel|hoe (?:lang|hoog|groot|vaak)|welke (?:datum|dag|maand)|welk jaar|"
+    r"hur (?:många|mycket|länge|lång|hög|stor|ofta)|vilket (?:datum|år)|vilken (?:dag|månad)|"
+    r"wie (?:viele|viel|lange|hoch|groß|oft)|wann|"  # also seit/bis/ab wann
+    r"welche[mn]? (?:datum|jahr|tag|monat)|"
+    r"combien|depuis quand|jusqu'à quand|à partir de quand|"
+    r"quel(?:le)?s? (?:dates?|années?|jours?|mois)|"
+    r"cuánt[oa]s?|cuándo|qué (?:fechas?|años?|días?|mes(?:es)?))\b"
+    r"|多少|(?<!哪)几|什么时候|何时|哪一年|哪年|哪天|多久|多长时间"
+    r"|^\W*(?:(?:and|but|so|en|maar|och|men|und|aber|et|mais|y|pero)\s+)?"
+    r"(?:when|since when|until when|wanneer|sinds wanneer|när|sedan när|quand)\b",
+    re.IGNORECASE,
+)
+# A number in a sentence: digits, Chinese numerals before a counter (not an article label such as
+# 第七条, which is a reference, not a quantity), or a number word from two up (articles such as
+# "en", "een", "un" are left out, and Swedish "sex").
+_ZH_NUMERALS = "〇零一二三四五六七八九十百千万亿两"
+_HAS_NUMBER = re.compile(
+    rf"\d|(?<![第{_ZH_NUMERALS}])[{_ZH_NUMERALS}]+[个日天年月周倍项家条次名人元%]"
+    r"|\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|fifty|"
+    r"hundred|thousand|million|billion|dozen|"
+    r"twee|drie|vier|vijf|zes|zeven|acht|negen|tien|twaalf|honderd|duizend|miljoen|miljard|"
+    r"två|tre|fyra|fem|sju|åtta|nio|tio|tolv|hundra|tusen|miljon(?:er)?|miljard(?:er)?|"
+    r"zwei|drei|fünf|sechs|sieben|neun|zehn|zwölf|hundert|tausend|million(?:en)?|milliarde(?:n)?|"
+    r"deux|trois|quatre|cinq|sept|huit|neuf|dix|douze|cents?|mille|millions?|milliards?|"
+    r"dos|tres|cuatro|cinco|seis|siete|ocho|nueve|diez|doce|cien|ciento|mil|millón|millones)\b",
+    re.IGNORECASE,
+)
+NO_NUMBER_NOTE = (
+    "The question asks for a number or a date, and none of the best-matching sentences holds one."
+)
+
+
+def asks_for_number(question: str) -> bool:
+    """Does the question ask for a quantity or a date ("how many", "seit wann", "多少", …)?"""
+    return bool(_ASKS_NUMBER.search(question))
+
+
+def has_number(sentence: str) -> bool:
+    """Does the sentence hold a number or a date (digits, Chinese numerals, number words)?"""
+    return bool(_HAS_NUMBER.search(sentence))
+
+
+def _is_heading(quote: str, title: str) -> bool:
+    """The quote is the document's title line, or the start of a longer catalog title (a
+    Chinese heading line under the title "原题 (English name)"). A title taken from a first
+    *sentence* that ends like one stays quotable: it may be the only thing the document says."""
+    words, title_words = quote.split(), title.split()
+    return (
+        bool(words)
+        and title_words[: len(words)] == words
+        and not quote.rstrip().endswith(_SENTENCE_ENDS)
+    )
+
+
+_SENTENCE_ENDS = tuple(LATIN_ENDS + CJK_ENDS)
+
+
+# An enumeration's lead-in ("The following AI practices shall be prohibited:") names the topic of
+# its items but answers nothing alone: its quote runs on through the following items of the same
+# passage, up to this many characters (and at least one item).
+ITEMS_QUOTE_CHARS = 600
+_FULL_STOPS = LATIN_ENDS + CJK_FULL_STOPS  # not "；", which separates Chinese items
+
+
+def _through_items(
+    text: str, offset: int, start: int, end: int, following: Sequence[tuple[int, int, int, float]]
+) -> int:
+    """End of the quote that starts at ``start``: ``end``, or past the items of an enumeration
+    when the sentence introduces one (ends with a colon). Offsets are the document's; ``text``
+    is the passage starting at ``offset``; ``following`` are the passage's later sentences."""
+    if not text[start - offset : end - offset].endswith((":", "：")):
+        return end
+    lead_end = end
+    for _, s, e, _ in following:
+        if s < end:
+            continue
+        if end > lead_end and e - start > ITEMS_QUOTE_CHARS:
+            break  # at least one item, then as many as fit
+        end = e
+        if text[e - offset - 1] in _FULL_STOPS:
+            break  # the enumeration's sentence is over
+    return end

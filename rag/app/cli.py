@@ -1,0 +1,391 @@
+"""`rag ingest | search | ask | eval | serve`: parse flags, call the Assistant, print (text or
+--json)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from rag.app.progress import ProgressBar
+from rag.config import Settings
+from rag.index.base import IndexError_
+from rag.types import Filters
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _common(func: F) -> F:
+    """--corpus/--index/--model and the store flags on every command; they override RAG_*."""
+
+    @click.option(
+        "--corpus",
+        "corpus_dir",
+        type=click.Path(path_type=Path),
+        help="Corpus folder [env RAG_CORPUS_DIR; default ./corpus]",
+    )
+    @click.option(
+        "--index",
+        "index_dir",
+        type=click.Path(path_type=Path),
+        help="Index folder [env RAG_INDEX_DIR; default ./index]",
+    )
+    @click.option("--model", help="Embedding model name or folder [env RAG_MODEL]")
+    @click.option(
+        "--store",
+        type=click.Choice(["faiss", "qdrant"]),
+        help="Index store [env RAG_STORE; default faiss, or qdrant when a Qdrant location is set]",
+    )
+    @click.option("--qdrant-url", help="Qdrant server or cluster URL [env RAG_QDRANT_URL]")
+    @click.option(
+        "--qdrant-path",
+        type=click.Path(path_type=Path),
+        help="Folder for qdrant-client's local mode, no server [env RAG_QDRANT_PATH]",
+    )
+    @click.option("-v", "--verbose", is_flag=True, help="Log what happens to stderr.")
+    @functools.wraps(func)
+    def wrapper(*args: Any, verbose: bool, store: str | None, qdrant_url: str | None,
+                qdrant_path: Path | None, **kwargs: Any) -> Any:  # fmt: skip
+        click.get_current_context().meta["rag_store"] = {
+            "store": store,
+            "qdrant_url": qdrant_url,
+            "qdrant_path": qdrant_path,
+        }
+        logging.basicConfig(
+            level=logging.INFO if verbose else logging.WARNING,
+            format="%(levelname)s %(name)s: %(message)s",
+        )
+        try:
+            return func(*args, **kwargs)
+        except (IndexError_, ValueError, FileNotFoundError, RuntimeError) as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _settings(
+    corpus_dir: Path | None, index_dir: Path | None, model: str | None, **more: Any
+) -> Settings:
+    store_flags = click.get_current_context().meta.get("rag_store", {})
+    return Settings.from_env(
+        corpus_dir=corpus_dir, index_dir=index_dir, model=model, **store_flags, **more
+    )
+
+
+def _filter_options(func: F) -> F:
+    for opt in reversed([
+        click.option("--lang", "langs", multiple=True, help="Only documents in this language "
+                     "(ISO 639-1, e.g. sv); repeatable."),
+        click.option("--doc", "docs", multiple=True, help="Only this document id or id prefix "
+                     "(e.g. eu_ai_act); repeatable."),
+        click.option("--source", "sources", multiple=True,
+                     help="Only documents whose source contains this text; repeatable."),
+        click.option("--country", "countries", multiple=True,
+                     help="Only documents from this country code (e.g. CN, EU); repeatable."),
+        click.option("--from", "date_from", default="", help="Only documents dated on/after "
+                     "YYYY[-MM[-DD]]."),
+        click.option("--to", "date_to", default="", help="Only documents dated on/before "
+                     "YYYY[-MM[-DD]]."),
+    ]):  # fmt: skip
+        func = opt(func)
+    return func
+
+
+def _llm_options(func: F) -> F:
+    """--llm/--llm-base-url for the commands that answer (ask, serve)."""
+    func = click.option(
+        "--llm-base-url",
+        default=None,
+        help="Server of the LLM, e.g. http://localhost:11434 (Ollama) or an OpenAI-compatible "
+        "http://host:8000/v1 [env RAG_LLM_BASE_URL]",
+    )(func)
+    return click.option(
+        "--llm",
+        default=None,
+        help="Answer with this chat model, as provider:model (e.g. ollama:llama3.1, "
+        "openai:gpt-4o-mini) [env RAG_LLM; default: extractive answers only]",
+    )(func)
+
+
+def _filters(kw: dict[str, Any]) -> Filters:
+    return Filters(
+        langs=tuple(kw.pop("langs")), docs=tuple(kw.pop("docs")), sources=tuple(kw.pop("sources")),
+        countries=tuple(kw.pop("countries")), date_from=kw.pop("date_from"),
+        date_to=kw.pop("date_to"),
+    )  # fmt: skip
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="govrag")
+def main() -> None:
+    """govrag: cited, cross-lingual search and answers over governance documents."""
+
+
+@main.command()
+@_common
+@click.option("--rebuild", is_flag=True, help="Re-embed everything instead of only what changed.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+def ingest(corpus_dir: Path | None, index_dir: Path | None, model: str | None, rebuild: bool,
+           as_json: bool) -> None:  # fmt: skip
+    """Index the corpus folder (incremental: only new or changed files are embedded)."""
+    from rag.service import Assistant
+
+    settings = _settings(corpus_dir, index_dir, model)
+    assistant = Assistant(settings)
+    bar = ProgressBar()
+    if not as_json:
+        click.echo(f"Loading model {settings.model}…", err=True)
+    try:
+        report = assistant.ingest(rebuild=rebuild, progress=bar)
+    finally:
+        bar.close()
+    if as_json:
+        click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+        return
+    click.echo(
+        f"Indexed {report.documents} documents, {report.chunks} chunks in "
+        f"{assistant.backend.where} "
+        f"({report.seconds:.1f} s)."
+    )
+    click.echo(
+        f"  files: {len(report.files_added)} added, {len(report.files_changed)} changed, "
+        f"{len(report.files_removed)} removed, {report.files_unchanged} unchanged; "
+        f"{report.chunks_embedded} chunks and {report.sentences_embedded} sentences embedded"
+    )
+    if report.skipped:
+        click.echo(f"  skipped {len(report.skipped)} file(s):")
+        for s in report.skipped:
+            click.echo(f"    {s.path}: {s.reason}")
+
+
+@main.command()
+@click.argument("query")
+@click.option(
+    "-k",
+    "k",
+    type=click.IntRange(1, 1000),
+    default=None,
+    help="Number of passages [env RAG_TOP_K; default 5]",
+)
+@_filter_options
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (see README).")
+@_common
+def search(query: str, k: int | None, as_json: bool, corpus_dir: Path | None,
+           index_dir: Path | None, model: str | None, **kw: Any) -> None:  # fmt: skip
+    """Find the passages that best match QUERY, in any language."""
+    from rag.service import Assistant
+
+    assistant = Assistant(_settings(corpus_dir, index_dir, model))
+    result = assistant.search(query, k, _filters(kw))
+    if as_json:
+        click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+        return
+    if not result.hits:
+        click.echo("No passages match (check the filters).")
+    for h in result.hits:
+        meta = " · ".join(x for x in (h.lang, h.source, h.date) if x)
+        click.echo(click.style(f"[{h.rank}] {h.title}", bold=True) + f"  ({meta})  {h.score:.3f}")
+        click.echo(f"    {h.chunk_id}  chars {h.start}-{h.end}")
+        click.echo(textwrap.indent(textwrap.fill(h.text, 96), "    ") + "\n")
+
+
+def _read_history(path: Path | None) -> list[tuple[str, str]]:
+    """``[{"question": …, "answer": …}, …]`` or ``[[question, answer], …]``, oldest first."""
+    if path is None:
+        return []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise click.BadParameter(f"{path}: {exc}", param_hint="--history") from exc
+    turns: list[tuple[str, str]] = []
+    for i, turn in enumerate(data if isinstance(data, list) else [None]):
+        if isinstance(turn, dict) and isinstance(turn.get("question"), str):
+            turns.append((turn["question"], str(turn.get("answer", ""))))
+        elif isinstance(turn, list) and len(turn) == 2 and all(isinstance(x, str) for x in turn):
+            turns.append((turn[0], turn[1]))
+        else:
+            raise click.BadParameter(
+                f"{path}: turn {i} is not {{'question': …, 'answer': …}} or [question, answer]",
+                param_hint="--history",
+            )
+    return turns
+
+
+@main.command()
+@click.argument("question")
+@_filter_options
+@click.option("--history", "history_file", type=click.Path(path_type=Path, dir_okay=False),
+              help='Earlier turns as JSON: [{"question": …, "answer": …}, …]. A short follow-up '
+              "is resolved against the last question.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (see README).")
+@_llm_options
+@click.option(
+    "--extractive",
+    is_flag=True,
+    help="Quote the sources without the LLM even when one is configured.",
+)
+@_common
+def ask(question: str, history_file: Path | None, as_json: bool, llm: str | None,
+        llm_base_url: str | None, extractive: bool, corpus_dir: Path | None,
+        index_dir: Path | None, model: str | None, **kw: Any) -> None:  # fmt: skip
+    """Answer QUESTION with verbatim, cited quotes from the corpus (or say it cannot).
+
+    With an LLM configured (--llm or RAG_LLM) the answer is written by the model, checked
+    (every [n] exists, every sentence cited, quotes present in their source) and replaced by
+    the extractive answer when a check fails or the model cannot be reached.
+    """
+    from rag.service import Assistant
+
+    settings = _settings(corpus_dir, index_dir, model, llm=llm, llm_base_url=llm_base_url)
+    assistant = Assistant(settings)
+    answer = assistant.ask(
+        question,
+        history=_read_history(history_file),
+        filters=_filters(kw),
+        mode="extractive" if extractive else None,
+    )
+    if as_json:
+        click.echo(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
+        return
+    click.echo(answer.answer)
+    if answer.note:
+        click.echo(click.style(f"\n({answer.note})", dim=True))
+    if answer.citations:
+        click.echo("\nSources:")
+        for c in answer.citations:
+            meta = " · ".join(x for x in (c.lang, c.source, c.date) if x)
+            click.echo(f"  [{c.n}] {c.title} ({meta}) — {c.doc_id}, chars {c.start}-{c.end}")
+    if answer.closest:
+        click.echo("\nClosest passages:")
+        for h in answer.closest:
+            click.echo(f"  - {h.title} ({h.lang}) {h.chunk_id}: {textwrap.shorten(h.text, 160)}")
+
+
+@main.command(name="eval")
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="BEIR-style folder: corpus.<lang>.jsonl, queries.<lang>.jsonl, qrels.tsv.",
+)
+@click.option("--queries-lang", help="Language of the queries file to use (with --data).")
+@click.option(
+    "--corpus-lang",
+    "corpus_langs",
+    multiple=True,
+    help="Corpus language(s) to index (with --data); several make a pooled index.",
+)
+@click.option(
+    "--devset",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="A govrag dev set (JSONL, see tests/data/README.md) scored against --index.",
+)
+@click.option("-k", "k", type=click.IntRange(1, 100), default=10, show_default=True)
+@click.option(
+    "--answers",
+    is_flag=True,
+    help="With --devset: run `rag ask` on every question and report abstention precision/recall, "
+    "gold passages among the citations and exact quotes (instead of retrieval metrics).",
+)
+@_llm_options
+@click.option(
+    "--retrieval",
+    type=click.Choice(["hybrid", "dense"]),
+    default=None,
+    help="Retrieval mode to evaluate [env RAG_RETRIEVAL; default hybrid]",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@_common
+def eval_(data_dir: Path | None, queries_lang: str | None, corpus_langs: tuple[str, ...],
+          devset: Path | None, k: int, answers: bool, llm: str | None, llm_base_url: str | None,
+          retrieval: str | None, as_json: bool, corpus_dir: Path | None, index_dir: Path | None,
+          model: str | None) -> None:  # fmt: skip
+    """Measure retrieval: R@1/5/10, MRR@10, nDCG@10 on a BEIR folder or a dev set.
+
+    \b
+    rag eval --data ../shared/data/xquad-dev --queries-lang sv --corpus-lang en
+    rag eval --devset tests/data/devset.jsonl
+    rag eval --devset tests/data/devset.jsonl --answers
+    """
+    from rag.evaluate import evaluate_answers, evaluate_beir, evaluate_devset, load_devset
+    from rag.service import Assistant
+
+    if (data_dir is None) == (devset is None):
+        raise click.UsageError("give either --data (with --queries-lang/--corpus-lang) or --devset")
+    if answers and devset is None:
+        raise click.UsageError("--answers needs --devset")
+    settings = _settings(
+        corpus_dir, index_dir, model, retrieval=retrieval, llm=llm, llm_base_url=llm_base_url
+    )
+    assistant = Assistant(settings)
+    if answers:
+        assert devset is not None
+        result = evaluate_answers(
+            assistant.ask, assistant.retriever.index, load_devset(devset)
+        ).to_json()
+        if as_json:
+            click.echo(json.dumps(result))
+            return
+        mode = f"LLM {settings.llm}" if settings.llm else "extractive"
+        click.echo(f"answers on dev set {devset.name} ({mode})")
+        for key, value in result.items():
+            click.echo(f"  {key:26} {value}")
+        return
+    if data_dir is not None:
+        if not queries_lang or not corpus_langs:
+            raise click.UsageError("--data needs --queries-lang and at least one --corpus-lang")
+        metrics = evaluate_beir(assistant, data_dir, queries_lang, corpus_langs, k)
+        label = f"{queries_lang}→{'+'.join(corpus_langs)}"
+    else:
+        assert devset is not None
+        metrics = evaluate_devset(assistant.retriever, load_devset(devset), k)
+        label = f"dev set {devset.name}"
+    if as_json:
+        click.echo(json.dumps(metrics.to_json()))
+        return
+    click.echo(f"{label} ({settings.retrieval}, n={metrics.n})")
+    for key, value in metrics.to_json().items():
+        if key != "n":
+            click.echo(f"  {key:10} {value:.3f}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", type=int, default=7860, show_default=True, help="Port to listen on.")
+@_llm_options
+@_common
+def serve(host: str, port: int, llm: str | None, llm_base_url: str | None,
+          corpus_dir: Path | None, index_dir: Path | None, model: str | None) -> None:  # fmt: skip
+    """Start the chat app (builds the index from the corpus first if there is none, or rebuilds
+    it if an older version built it with other settings)."""
+    from rag.app.ui import build_app, launch
+    from rag.service import Assistant
+
+    settings = _settings(corpus_dir, index_dir, model, llm=llm, llm_base_url=llm_base_url)
+    assistant = Assistant(settings)
+    if not assistant.index_is_current():
+        if assistant.has_index():  # built by an older version: the corpus folder holds every file
+            why = "was built with other chunking settings: rebuilding it"
+        else:
+            why = "does not exist yet: building it"
+        click.echo(f"The index in {assistant.backend.where} {why} from {settings.corpus_dir} "
+                   "(once)…", err=True)  # fmt: skip
+        bar = ProgressBar()
+        try:
+            report = assistant.ingest(progress=bar)
+        finally:
+            bar.close()
+        click.echo(f"Indexed {report.documents} documents, {report.chunks} chunks.", err=True)
+    assistant.retriever  # noqa: B018  (load model and index before the first visitor)
+    click.echo(f"govrag is running on http://{host}:{port}", err=True)
+    launch(build_app(assistant), host, port, max_upload_mb=settings.max_upload_mb)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""The store protocol the retriever and the ingest pipeline use, and the values that cross it.
+
+Two stores hold the same index: the embedded FAISS index folder (``faiss/``, the default) and a
+Qdrant collection (``qdrant/``, for archives that outgrow one machine); ``backends.py`` picks one
+from the settings. This module imports neither. A store answers the three candidate searches of
+hybrid retrieval (chunk vectors, sentence vectors, BM25) under the
+filters, and gives back chunks, documents, sentence spans and stored vectors by row id. Fusion,
+per-document caps, answers and the UI sit above it and do not know which store they talk to.
+
+Not done here: fusion (``rag/search``), embedding or chunking (``rag/service/indexing.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from rag.types import Chunk, Document, Filters
+
+
+class IndexError_(Exception):
+    """The index folder is missing, from another model/schema, or damaged. Message says the fix."""
+
+
+@dataclass(frozen=True)
+class FileBatch:
+    """Everything one source file adds to the index.
+
+    ``sentences`` are ``(doc_id, start, end)`` spans in the document text; ``chunk_sentences[i]``
+    lists the positions in ``sentences`` of the sentences inside ``chunks[i]``.
+    """
+
+    rel: str
+    fingerprint: str
+    docs: Sequence[Document]
+    chunks: Sequence[Chunk]
+    chunk_vectors: np.ndarray
+    terms: Sequence[str]
+    sentences: Sequence[tuple[str, int, int]]
+    sentence_vectors: np.ndarray
+    chunk_sentences: Sequence[Sequence[int]]
+
+    def __post_init__(self) -> None:
+        n = len(self.chunks)
+        if not n == len(self.chunk_vectors) == len(self.terms) == len(self.chunk_sentences):
+            raise ValueError(f"{self.rel}: chunk, vector, term and sentence-map counts differ")
+        if len(self.sentences) != len(self.sentence_vectors):
+            raise ValueError(f"{self.rel}: {len(self.sentences)} sentences but "
+                             f"{len(self.sentence_vectors)} sentence vectors")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """What the store found for one query; the retriever fuses it.
+
+    ``dense``: (chunk row, cosine) best first, at most n, filtered. ``lexical``: chunk row → BM25
+    score of the n best-scoring chunks (zero scores left out), filtered. ``from_sentences``: the
+    chunks holding the n sentences nearest to the query (searched without filters, then the chunks
+    filtered). The last two are empty for a dense-only search.
+    """
+
+    dense: list[tuple[int, float]]
+    lexical: dict[int, float] = field(default_factory=dict)
+    from_sentences: list[int] = field(default_factory=list)
+
+
+class Store(Protocol):
+    """A loaded index, read-only, safe for concurrent searches."""
+
+    manifest: dict[str, Any]
+
+    @property
+    def size(self) -> int: ...
+
+    def candidates(
+        self, query: str, query_lang: str, vec: np.ndarray, n: int, filters: Filters,
+        *, hybrid: bool,
+    ) -> Candidates: ...  # fmt: skip
+
+    def vectors_of(self, rows: Sequence[int], *, sentences: bool = False) -> np.ndarray: ...
+
+    def sentences_in(self, chunk_rows: Iterable[int]) -> dict[int, list[tuple[int, int, int]]]: ...
+
+    def lang_of(self, rows: np.ndarray) -> list[str]: ...
+
+    def chunks(self, rows: Iterable[int]) -> dict[int, Chunk]: ...
+
+    def documents(
+        self, doc_ids: Iterable[str], *, with_text: bool = False
+    ) -> dict[str, Document]: ...
+
+    def all_documents(self) -> list[tuple[Document, int]]: ...
+
+    def close(self) -> None: ...
+
+
+class Writer(Protocol):
+    """Edits an index; nothing is visible to readers before :meth:`commit`."""
+
+    def file_hashes(self) -> dict[str, str]: ...
+
+    def remove_file(self, rel: str) -> int: ...
+
+    def taken_doc_ids(self, doc_ids: Sequence[str]) -> dict[str, str]: ...
+
+    def add_file(self, batch: FileBatch) -> None: ...
+
+    def commit(self, extra: dict[str, Any]) -> dict[str, Any]: ...
+
+    def abort(self) -> None: ...
+
+
+class Backend(Protocol):
+    """Where an index lives: opens readers and writers, reads the manifest, serialises writers."""
+
+    @property
+    def where(self) -> str:
+        """For messages: a folder, or ``qdrant:<url or path>/<collection>``."""
+        ...
+
+    def exists(self) -> bool: ...
+
+    def lock(self) -> AbstractContextManager[Any]: ...
+
+    def manifest(self) -> dict[str, Any]: ...
+
+    def check(self, manifest: dict[str, Any], model: str) -> None: ...
+
+    def writer(self, *, model: str, dim: int, rebuild: bool) -> Writer: ...
+
+    def reader(self, *, model: str) -> Store: ...
+
+    def drop(self) -> None: ...

@@ -1,0 +1,130 @@
+"""Retrieval over a loaded index: query encoding, filters, dense + BM25 fusion, hit assembly.
+
+Filters run inside the store (FAISS id selectors, or Qdrant payload filters), so a filtered search
+still returns k hits when k exist. Not done here: answering, loading or writing, the candidate
+searches themselves (``rag/index``), the fusion arithmetic (``fusion.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rag.index.base import Store
+from rag.ingest.lang import detect_language
+from rag.models.centering import Centering
+from rag.models.embeddings import Embedder
+from rag.search.fusion import Fusion, cap_per_doc, fused_scores, spread_languages
+from rag.types import Filters, Hit, SearchResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Retriever:
+    """Hybrid retrieval with filters; ``search`` is safe to call from threads."""
+
+    index: Store
+    embedder: Embedder
+    fusion: Fusion = field(default_factory=Fusion)
+    centering: Centering = field(default_factory=lambda: Centering(0.0, {}, {}))
+
+    def sentence_scores(
+        self, query_vec: np.ndarray, chunk_rows: list[int]
+    ) -> dict[int, list[tuple[int, int, int, float]]]:
+        """Chunk row → [(sentence row, start, end, cosine with the query)] in text order."""
+        inside = self.index.sentences_in(chunk_rows)
+        sent_rows = list(dict.fromkeys(r for sents in inside.values() for r, _, _ in sents))
+        sims = dict(
+            zip(sent_rows, (self.index.vectors_of(sent_rows, sentences=True) @ query_vec).tolist(),
+                strict=True)
+        )  # fmt: skip
+        return {chunk: [(r, s, e, sims[r]) for r, s, e in sents] for chunk, sents in inside.items()}
+
+    def query_vector(self, query_vec: np.ndarray, query_lang: str) -> np.ndarray:
+        return self.centering.query_vec(query_vec, query_lang)
+
+    def rank(
+        self, query: str, query_vec: np.ndarray, query_lang: str, k: int, filters: Filters
+    ) -> list[tuple[int, float]]:
+        """Fused (chunk row id, score) list, best first, at most ``k`` long.
+
+        ``query_vec`` is the raw query embedding; centering is applied here.
+        """
+        f = self.fusion
+        q = self.query_vector(query_vec, query_lang)
+        n = max(f.candidates, k * 3)
+        found = self.index.candidates(query, query_lang, q, n, filters, hybrid=f.mode == "hybrid")
+        dense = dict(found.dense)
+        if f.mode == "dense":
+            return self._cap_per_doc(sorted(dense.items(), key=lambda x: -x[1]), k)
+        lexical = found.lexical
+        rows = list(dict.fromkeys([*dense, *lexical, *found.from_sentences]))
+        missing = [r for r in rows if r not in dense]
+        if missing:
+            dense.update(zip(missing, (self.index.vectors_of(missing) @ q).tolist(), strict=True))
+        sent = self.sentence_scores(q, rows)
+        arr = np.asarray(rows, dtype=np.int64)
+        chunk_cos = np.asarray([dense[r] for r in rows])
+        best_sent = np.asarray(
+            [max((x[3] for x in sent.get(r, [])), default=dense[r]) for r in rows]
+        )
+        doc_langs = self.index.lang_of(arr)
+        same = np.asarray([lang == query_lang for lang in doc_langs])
+        top_lex = max(lexical.values(), default=0.0) or 1.0
+        lex = np.asarray([lexical.get(r, 0.0) for r in rows]) / top_lex
+        fused = fused_scores(f, chunk_cos, best_sent, same, lex)
+        scored = sorted(zip(rows, fused.tolist(), strict=True), key=lambda x: -x[1])
+        if f.lang_penalty > 0:
+            scored = spread_languages(
+                scored, dict(zip(rows, doc_langs, strict=True)), f.lang_penalty
+            )
+        return self._cap_per_doc(scored, k)
+
+    def _cap_per_doc(self, scored: list[tuple[int, float]], k: int) -> list[tuple[int, float]]:
+        if self.fusion.per_doc >= k:
+            return scored[:k]
+        chunks = self.index.chunks(r for r, _ in scored)
+        doc_of = {row: c.doc_id for row, c in chunks.items()}
+        return cap_per_doc(scored, doc_of, self.fusion.per_doc, k)
+
+    def search(self, query: str, k: int = 5, filters: Filters | None = None) -> SearchResult:
+        if k < 1:
+            raise ValueError(f"k must be > 0, got {k}")
+        query = query.strip()
+        if not query:
+            raise ValueError("the query is empty")
+        query_lang = detect_language(query)
+        qvec = self.embedder.encode_queries([query])[0]
+        ranked = self.rank(query, qvec, query_lang, k, filters or Filters())
+        return SearchResult(query, query_lang, tuple(self.hits(ranked)))
+
+    def hits(self, ranked: list[tuple[int, float]]) -> list[Hit]:
+        chunks = self.index.chunks(r for r, _ in ranked)
+        docs = self.index.documents(c.doc_id for c in chunks.values())
+        out: list[Hit] = []
+        for row, score in ranked:
+            c = chunks.get(row)
+            if c is None:
+                continue
+            d = docs[c.doc_id]
+            out.append(
+                Hit(
+                    rank=len(out) + 1,
+                    score=round(score, 4),
+                    doc_id=c.doc_id,
+                    chunk_id=c.chunk_id,
+                    title=d.title,
+                    lang=d.lang,
+                    source=d.source,
+                    date=d.date,
+                    text=c.text,
+                    start=c.start,
+                    end=c.end,
+                    url=d.url,
+                    country=d.country,
+                )
+            )
+        return out

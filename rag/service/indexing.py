@@ -1,0 +1,292 @@
+"""Ingest: corpus files → documents → chunks and sentences → vectors → a store's writer.
+
+:class:`Indexer` brings an index in line with the corpus folder; only new or changed files (by
+content and metadata) are read and embedded. The query side is ``querying.py``; ``assistant.py``
+puts both behind one facade.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.config import Settings
+from rag.index.base import Backend, FileBatch, Writer
+from rag.index.lexical import terms_to_text, tokenize
+from rag.ingest.chunking import chunk_document, clause_spans
+from rag.ingest.corpus import find_files, iter_documents, read_catalog
+from rag.ingest.formats import LoadError
+from rag.models.centering import Centering
+from rag.models.embeddings import Embedder
+from rag.types import Chunk, Document, IngestReport, SkippedFile
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+MIN_SENTENCE_CHARS = 15
+MAX_TITLE_CHARS = 200  # a title longer than this (a first sentence taken as title) is cut
+
+
+def with_title(title: str, body: str) -> str:
+    """The text embedded for a chunk or sentence: its document's title, a blank line, the text.
+
+    A passage alone often lacks what it is about ("This Regulation shall enter into force on…"
+    in a Chinese ordinance, a sentence deep in a news story); the title carries the document's
+    subject and name into every vector of the document. Nothing is added when the text already
+    starts with the title (the first chunk of most documents).
+    """
+    title = " ".join(title.split())[:MAX_TITLE_CHARS]
+    if not title or body.startswith(title):
+        return body
+    return f"{title}\n\n{body}"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    rel: str
+    docs: list[Document]
+    chunks: list[Chunk]
+    terms: list[str]
+    sentences: list[tuple[str, int, int]]
+    chunk_sentences: list[list[int]]
+    texts: list[str]  # chunk texts, then sentence texts: what gets embedded
+    text_langs: list[str]
+
+
+def no_progress(stage: str, done: int, total: int) -> None:
+    return None
+
+
+def index_settings(settings: Settings) -> dict[str, Any]:
+    """Settings baked into the index: changing one re-embeds everything."""
+    return {
+        "max_tokens": settings.chunk_tokens,
+        "overlap_tokens": settings.chunk_overlap_tokens,
+        "centering": settings.centering,
+        "title_context": settings.title_context,
+        "min_sentence_chars": MIN_SENTENCE_CHARS,
+        "sentence_units": "clauses",  # enumeration items are sentences of their own
+    }
+
+
+class Indexer:
+    """Ingest a corpus folder into a store; ``centering`` gives the (lazily loaded) language
+    means that passage vectors are centered with."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder,
+        backend: Backend,
+        centering: Callable[[], Centering],
+    ) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.backend = backend
+        self.centering = centering
+
+    def ingest(self, *, rebuild: bool = False, progress: Progress = no_progress) -> IngestReport:
+        """Bring the index in line with the corpus; only new or changed files are embedded."""
+        t0 = time.perf_counter()
+        s = self.settings
+        corpus_dir, backend = s.corpus_dir, self.backend
+        with backend.lock():
+            files, refused = find_files(corpus_dir, self.settings.max_file_mb)
+            catalog = read_catalog(corpus_dir)
+            skipped = [SkippedFile(rel, why) for rel, why in refused]
+            if not rebuild and backend.exists():
+                old = backend.manifest()
+                backend.check(old, self.embedder.name)
+                if old.get("index_settings") != index_settings(self.settings):
+                    log.info("chunking settings changed; re-embedding everything")
+                    rebuild = True
+            writer = backend.writer(
+                model=self.embedder.name, dim=self.embedder.dim, rebuild=rebuild
+            )
+            try:
+                report = self._update(writer, files, catalog, skipped, progress)
+                if report.files_added or report.files_changed or report.files_removed or rebuild:
+                    writer.commit({
+                        "index_settings": index_settings(self.settings),
+                        "build_seconds": round(time.perf_counter() - t0, 2),
+                        "skipped": [str(x) for x in report.skipped],
+                    })  # fmt: skip
+                else:
+                    writer.abort()
+            except BaseException:
+                writer.abort()
+                raise
+        counts = backend.manifest()["counts"]
+        return IngestReport(
+            documents=counts["documents"], chunks=counts["chunks"],
+            files_added=report.files_added, files_changed=report.files_changed,
+            files_removed=report.files_removed, files_unchanged=report.files_unchanged,
+            chunks_embedded=report.chunks_embedded, sentences_embedded=report.sentences_embedded,
+            skipped=report.skipped,
+            seconds=round(time.perf_counter() - t0, 2),
+        )  # fmt: skip
+
+    def _update(
+        self,
+        writer: Writer,
+        files: list,  # list[CorpusFile]
+        catalog: dict[str, dict[str, str]],
+        skipped: list[SkippedFile],
+        progress: Progress,
+    ) -> IngestReport:
+        known = writer.file_hashes()
+        current = {cf.rel: _fingerprint(cf.sha256(), catalog.get(cf.rel), cf.path) for cf in files}
+        removed = sorted(set(known) - set(current))
+        for rel in removed:
+            writer.remove_file(rel)
+        todo = [cf for cf in files if known.get(cf.rel) != current[cf.rel]]
+        unchanged = len(files) - len(todo)
+
+        # Load and chunk everything first (fast), then embed all chunks in length-sorted batches.
+        pending: list[tuple[str, list[Document]]] = []
+        claimed: dict[str, str] = {}
+        for n, (cf, result) in enumerate(iter_documents(todo, catalog), 1):
+            progress("reading", n, len(todo))
+            if isinstance(result, LoadError):
+                kept = " (the previously indexed version is kept)" if cf.rel in known else ""
+                skipped.append(SkippedFile(cf.rel, f"{result}{kept}"))
+                continue
+            clash = self._id_clash(writer, cf.rel, result, claimed)
+            if clash:
+                skipped.append(SkippedFile(cf.rel, clash))
+                continue
+            pending.append((cf.rel, result))
+        added, n_chunks, n_sentences = self.write_documents(writer, pending, current, progress)
+        return IngestReport(
+            documents=0, chunks=0, files_added=tuple(r for r in added if r not in known),
+            files_changed=tuple(r for r in added if r in known), files_removed=tuple(removed),
+            files_unchanged=unchanged, chunks_embedded=n_chunks, sentences_embedded=n_sentences,
+            skipped=tuple(skipped),
+        )  # fmt: skip
+
+    def chunk(self, doc: Document) -> list[Chunk]:
+        return chunk_document(
+            doc,
+            max_tokens=self.settings.chunk_tokens,
+            overlap_tokens=self.settings.chunk_overlap_tokens,
+            count_tokens=self.embedder.count_tokens,
+        )
+
+    def write_documents(
+        self,
+        writer: Writer,
+        groups: list[tuple[str, list[Document]]],
+        fingerprints: dict[str, str],
+        progress: Progress = no_progress,
+    ) -> tuple[list[str], int, int]:
+        """Chunk, split into sentences, tokenise and embed groups of documents (one group per
+        source file) and add them to ``writer``, replacing a file's earlier version.
+        Returns (files written, chunks embedded, sentences embedded).
+
+        The one path from documents to index rows: ``ingest`` and ``rag eval`` both use it.
+        """
+        prepared = [self.prepare(rel, docs) for rel, docs in groups]
+        vectors = self.embed_prepared(prepared, progress)
+        known = writer.file_hashes()
+        written = []
+        offset = 0
+        for p in prepared:
+            if p.rel in known:
+                writer.remove_file(p.rel)
+            vecs = self.centering().passages(vectors[offset : offset + len(p.texts)], p.text_langs)
+            n_chunks = len(p.chunks)
+            writer.add_file(
+                FileBatch(
+                    rel=p.rel,
+                    fingerprint=fingerprints[p.rel],
+                    docs=p.docs,
+                    chunks=p.chunks,
+                    chunk_vectors=vecs[:n_chunks],
+                    terms=p.terms,
+                    sentences=p.sentences,
+                    sentence_vectors=vecs[n_chunks:],
+                    chunk_sentences=p.chunk_sentences,
+                )
+            )
+            written.append(p.rel)
+            offset += len(p.texts)
+        n_chunks = sum(len(p.chunks) for p in prepared)
+        return written, n_chunks, offset - n_chunks
+
+    def embed_prepared(
+        self, prepared: list[Prepared], progress: Progress = no_progress
+    ) -> np.ndarray:
+        """Raw (not yet centered) vectors of every prepared file's ``texts``, files in order."""
+        texts = [t for p in prepared for t in p.texts]
+        done = 0
+
+        def tick(n: int) -> None:
+            nonlocal done
+            done += n
+            progress("embedding", done, len(texts))
+
+        progress("embedding", 0, len(texts))
+        return self.embedder.encode_passages(texts, progress=tick) if texts else np.zeros((0, 1))
+
+    def prepare(self, rel: str, docs: list[Document]) -> Prepared:
+        """Chunks, their BM25 terms and their sentences (each sentence once per document)."""
+        lang = {d.doc_id: d.lang for d in docs}
+        text = {d.doc_id: d.text for d in docs}
+        chunks = [c for d in docs for c in self.chunk(d)]
+        sentences: list[tuple[str, int, int]] = []
+        where: dict[tuple[str, int, int], int] = {}
+        members: list[list[int]] = []
+        for c in chunks:
+            inside = []
+            for s, e in clause_spans(c.text):
+                if e - s < MIN_SENTENCE_CHARS and (s, e) != (0, len(c.text)):
+                    continue  # "1." or a dateline: too short to judge a passage by
+                key = (c.doc_id, c.start + s, c.start + e)
+                if key not in where:
+                    where[key] = len(sentences)
+                    sentences.append(key)
+                inside.append(where[key])
+            members.append(inside)
+        terms = [terms_to_text(tokenize(c.text, lang[c.doc_id])) for c in chunks]
+        title = {d.doc_id: d.title for d in docs}
+        texts = [self.embedded_text(title[c.doc_id], c.text) for c in chunks]
+        texts += [self.embedded_text(title[d], text[d][s:e]) for d, s, e in sentences]
+        langs = [lang[c.doc_id] for c in chunks] + [lang[d] for d, _, _ in sentences]
+        return Prepared(rel, docs, chunks, terms, sentences, members, texts, langs)
+
+    def embedded_text(self, title: str, body: str) -> str:
+        """What gets embedded for a chunk or sentence under the current settings."""
+        return with_title(title, body) if self.settings.title_context else body
+
+    @staticmethod
+    def _id_clash(writer: Writer, rel: str, docs: list[Document], claimed: dict[str, str]) -> str:
+        ids = [d.doc_id for d in docs]
+        taken = {k: v for k, v in writer.taken_doc_ids(ids).items() if v != rel}
+        taken.update({i: claimed[i] for i in ids if i in claimed and claimed[i] != rel})
+        if taken:
+            doc_id, other = next(iter(taken.items()))
+            return (
+                f"document id {doc_id!r} is already used by {other}; "
+                'give one of them an "id" in the catalog'
+            )
+        claimed.update(dict.fromkeys(ids, rel))
+        return ""
+
+
+def _fingerprint(file_sha: str, meta: dict[str, str] | None, path: Path) -> str:
+    """A file's identity for incremental ingest: its bytes plus its metadata (catalog + sidecar)."""
+    sidecar = path.with_name(path.name + ".meta.json")
+    extra = json.dumps(meta or {}, sort_keys=True) + (
+        sidecar.read_text(encoding="utf-8", errors="replace") if sidecar.exists() else ""
+    )
+    if extra in ("{}", ""):
+        return file_sha
+    return f"{file_sha}+meta:{hashlib.sha256(extra.encode()).hexdigest()[:16]}"

@@ -1,0 +1,147 @@
+"""Queries: a loaded index → hits (search) and cited answers (extractive or LLM).
+
+:class:`Querier` loads the index once and keeps it until :meth:`Querier.reset` (after an ingest);
+every method is safe to call from the app's threads.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from rag.answer.extractive import ExtractiveAnswerer
+from rag.answer.llm import LLMAnswerer, LLMConfig, LLMError, make_chat_model
+from rag.config import Settings
+from rag.index.base import Backend, IndexError_
+from rag.models.centering import Centering
+from rag.models.embeddings import Embedder
+from rag.search.fusion import Fusion
+from rag.search.retrieve import Retriever
+from rag.service.indexing import index_settings
+from rag.types import Answer, Document, Filters, SearchResult
+
+
+class Querier:
+    """Search and ask over the index of ``backend``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder,
+        backend: Backend,
+        fusion: Fusion,
+        centering: Callable[[], Centering],
+        chat_model: Any = None,
+    ) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.backend = backend
+        self.fusion = fusion
+        self.centering = centering
+        self._chat_model = chat_model
+        self._lock = threading.RLock()
+        self._retriever: Retriever | None = None
+        self._answerer: ExtractiveAnswerer | None = None
+        self._llm_answerer: LLMAnswerer | None = None
+
+    def reset(self) -> None:
+        """Load the index afresh on next use (after an ingest changed it).
+
+        The old one is not closed here: searches still running on it (other threads of the app)
+        would fail with "closed database". Its connection closes when the last one is done.
+        """
+        with self._lock:
+            self._retriever = None
+
+    @property
+    def retriever(self) -> Retriever:
+        """The loaded index (loaded once; reloaded after :meth:`reset`)."""
+        with self._lock:
+            if self._retriever is None:
+                reader = self.backend.reader(model=self.embedder.name)
+                built = reader.manifest.get("index_settings")
+                current = index_settings(self.settings)
+                if built != current:
+                    reader.close()
+                    raise IndexError_(
+                        f"index {self.backend.where} was built with settings {built}, "
+                        f"current settings are {current}: run `rag ingest` to rebuild"
+                    )
+                self._retriever = Retriever(reader, self.embedder, self.fusion, self.centering())
+            return self._retriever
+
+    @property
+    def answerer(self) -> ExtractiveAnswerer:
+        with self._lock:
+            retriever = self.retriever
+            if self._answerer is None or self._answerer.retriever is not retriever:
+                self._answerer = ExtractiveAnswerer(retriever)
+            return self._answerer
+
+    @property
+    def llm_label(self) -> str:
+        """The configured chat model ("" when LLM mode is not configured)."""
+        if self._chat_model is not None:
+            return self.settings.llm or type(self._chat_model).__name__
+        return self.settings.llm
+
+    def _llm(self) -> LLMAnswerer:
+        with self._lock:
+            extractive = self.answerer
+            if self._llm_answerer is None or self._llm_answerer.extractive is not extractive:
+                s = self.settings
+                config = LLMConfig(self.llm_label, s.llm_base_url, s.llm_api_key, s.llm_timeout)
+                if self._chat_model is None:
+                    self._chat_model = make_chat_model(config)
+                self._llm_answerer = LLMAnswerer(extractive, self._chat_model, config)
+            return self._llm_answerer
+
+    def ask(
+        self,
+        question: str,
+        *,
+        history: Sequence[tuple[str, str]] = (),
+        filters: Filters | None = None,
+        mode: str | None = None,
+    ) -> Answer:
+        """A cited answer (or an abstention). ``history``: earlier (question, answer) pairs.
+
+        ``mode``: "extractive", "llm", or None for LLM mode when one is configured. An LLM
+        answer that fails its checks, or a model that cannot be reached, falls back to the
+        extractive answer with a ``note`` saying why.
+        """
+        if mode not in (None, "extractive", "llm"):
+            raise ValueError(f"mode must be 'extractive' or 'llm', got {mode!r}")
+        use_llm = mode == "llm" or (mode is None and bool(self.llm_label))
+        if use_llm and not self.llm_label:
+            raise ValueError(
+                "LLM mode is not configured: set RAG_LLM (e.g. ollama:llama3.1) or pass --llm"
+            )
+        if not use_llm:
+            return self.answerer.answer(question, history=history, filters=filters)
+        try:
+            llm = self._llm()
+        except LLMError as exc:
+            answer = self.answerer.answer(question, history=history, filters=filters)
+            return replace(answer, note=f"Extractive answer shown because {exc}.")
+        return llm.answer(question, history=history, filters=filters)
+
+    def documents(self) -> list[tuple[Document, int]]:
+        """Every indexed document (without text) with its chunk count."""
+        return self.retriever.index.all_documents()
+
+    def context(self, doc_id: str, start: int, end: int, margin: int = 400) -> tuple[str, str, str]:
+        """(text before, the span, text after) around a span of a document, for display."""
+        doc = self.retriever.index.documents([doc_id], with_text=True).get(doc_id)
+        if doc is None:
+            raise KeyError(f"no document {doc_id!r} in the index")
+        lo = max(0, start - margin)
+        hi = min(len(doc.text), end + margin)
+        return doc.text[lo:start], doc.text[start:end], doc.text[end:hi]
+
+    def search(
+        self, query: str, k: int | None = None, filters: Filters | None = None
+    ) -> SearchResult:
+        return self.retriever.search(query, k or self.settings.top_k, filters)
