@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_MODEL = "intfloat/multilingual-e5-small"
+MAX_K = 1000  # the most passages one search returns (CLI, API and app alike)
 
 
 def default_cache_dir() -> Path:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from rag.app.progress import ProgressBar
-from rag.config import Settings
+from rag.config import MAX_K, Settings
 from rag.index.base import IndexError_
 from rag.types import Filters
 
@@ -138,9 +138,9 @@ def ingest(corpus_dir: Path | None, index_dir: Path | None, model: str | None, r
 
     settings = _settings(corpus_dir, index_dir, model)
     assistant = Assistant(settings)
-    bar = ProgressBar()
-    if not as_json:
-        click.echo(f"Loading model {settings.model}…", err=True)
+    # "Loading model…" only when something is to be embedded (an ingest with nothing to do, or
+    # a missing corpus folder, never loads it).
+    bar = ProgressBar(model="" if as_json else settings.model)
     try:
         report = assistant.ingest(rebuild=rebuild, progress=bar)
     finally:
@@ -169,7 +169,7 @@ def ingest(corpus_dir: Path | None, index_dir: Path | None, model: str | None, r
 @click.option(
     "-k",
     "k",
-    type=click.IntRange(1, 1000),
+    type=click.IntRange(1, MAX_K),
     default=None,
     help="Number of passages [env RAG_TOP_K; default 5]",
 )

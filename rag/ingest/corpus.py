@@ -179,8 +179,10 @@ def load_file(cf: CorpusFile, catalog: dict[str, dict[str, str]]) -> list[Docume
     except RecursionError as exc:  # json and lxml recurse once per level of nesting
         raise LoadError("structure nested too deeply to read (damaged or hostile file)") from exc
     except Exception as exc:  # one odd file must not stop the run; -v shows the trace
-        log.warning("unexpected error reading %s", cf.rel, exc_info=True)
-        raise LoadError(f"could not be read ({type(exc).__name__}: {exc})") from exc
+        why = f"could not be read ({type(exc).__name__}: {exc})"
+        log.warning("%s: %s", cf.rel, why)
+        log.info("the error reading %s, in full:", cf.rel, exc_info=True)
+        raise LoadError(why) from exc
     base_id = meta.get("id") or re.sub(r"\.[^./]+$", "", cf.rel)
     docs = []
     for entry_id, title_guess, text in loaded:

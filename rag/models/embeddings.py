@@ -132,6 +132,11 @@ class SentenceTransformerEmbedder:
     def name(self) -> str:
         return self._name
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the model is in memory (``warm_up`` has run)."""
+        return self._model is not None
+
     def warm_up(self, progress: Callable[[str], None] | None = None) -> None:
         """Resolve and load the model (once)."""
         with self._lock:

@@ -47,11 +47,19 @@ class Retriever:
         return self.centering.query_vec(query_vec, query_lang)
 
     def rank(
-        self, query: str, query_vec: np.ndarray, query_lang: str, k: int, filters: Filters
+        self,
+        query: str,
+        query_vec: np.ndarray,
+        query_lang: str,
+        k: int,
+        filters: Filters,
+        *,
+        per_doc: int | None = None,
     ) -> list[tuple[int, float]]:
         """Fused (chunk row id, score) list, best first, at most ``k`` long.
 
-        ``query_vec`` is the raw query embedding; centering is applied here.
+        ``query_vec`` is the raw query embedding; centering is applied here. ``per_doc``: at most
+        this many passages of one document (default: the fusion's ``per_doc``).
         """
         f = self.fusion
         q = self.query_vector(query_vec, query_lang)
@@ -59,7 +67,7 @@ class Retriever:
         found = self.index.candidates(query, query_lang, q, n, filters, hybrid=f.mode == "hybrid")
         dense = dict(found.dense)
         if f.mode == "dense":
-            return self._cap_per_doc(sorted(dense.items(), key=lambda x: -x[1]), k)
+            return self._cap_per_doc(sorted(dense.items(), key=lambda x: -x[1]), k, per_doc)
         lexical = found.lexical
         rows = list(dict.fromkeys([*dense, *lexical, *found.from_sentences]))
         missing = [r for r in rows if r not in dense]
@@ -81,24 +89,33 @@ class Retriever:
             scored = spread_languages(
                 scored, dict(zip(rows, doc_langs, strict=True)), f.lang_penalty
             )
-        return self._cap_per_doc(scored, k)
+        return self._cap_per_doc(scored, k, per_doc)
 
-    def _cap_per_doc(self, scored: list[tuple[int, float]], k: int) -> list[tuple[int, float]]:
-        if self.fusion.per_doc >= k:
+    def _cap_per_doc(
+        self, scored: list[tuple[int, float]], k: int, per_doc: int | None = None
+    ) -> list[tuple[int, float]]:
+        per_doc = self.fusion.per_doc if per_doc is None else per_doc
+        if per_doc >= k:
             return scored[:k]
         chunks = self.index.chunks(r for r, _ in scored)
         doc_of = {row: c.doc_id for row, c in chunks.items()}
-        return cap_per_doc(scored, doc_of, self.fusion.per_doc, k)
+        return cap_per_doc(scored, doc_of, per_doc, k)
 
-    def search(self, query: str, k: int = 5, filters: Filters | None = None) -> SearchResult:
+    def search(
+        self, query: str, k: int = 5, filters: Filters | None = None, *, per_doc: int | None = None
+    ) -> SearchResult:
+        """The ``k`` best passages; ``per_doc`` caps passages per document (default: the
+        fusion's, 3; pass ``k`` for no cap)."""
         if k < 1:
             raise ValueError(f"k must be > 0, got {k}")
+        if per_doc is not None and per_doc < 1:
+            raise ValueError(f"per_doc must be > 0, got {per_doc}")
         query = query.strip()
         if not query:
             raise ValueError("the query is empty")
         query_lang = detect_language(query)
         qvec = self.embedder.encode_queries([query])[0]
-        ranked = self.rank(query, qvec, query_lang, k, filters or Filters())
+        ranked = self.rank(query, qvec, query_lang, k, filters or Filters(), per_doc=per_doc)
         return SearchResult(query, query_lang, tuple(self.hits(ranked)))
 
     def hits(self, ranked: list[tuple[int, float]]) -> list[Hit]:

@@ -137,9 +137,15 @@ class Assistant:
         return self.querier.ask(question, history=history, filters=filters, mode=mode)
 
     def search(
-        self, query: str, k: int | None = None, filters: Filters | None = None
+        self,
+        query: str,
+        k: int | None = None,
+        filters: Filters | None = None,
+        *,
+        per_doc: int | None = None,
     ) -> SearchResult:
-        return self.querier.search(query, k, filters)
+        """Ranked passages; see :meth:`Querier.search`."""
+        return self.querier.search(query, k, filters, per_doc=per_doc)
 
     def documents(self) -> list[tuple[Document, int]]:
         """Every indexed document (without text) with its chunk count."""

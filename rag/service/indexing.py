@@ -11,8 +11,8 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from rag.config import Settings
 from rag.index.base import Backend, FileBatch, Writer
 from rag.index.lexical import terms_to_text, tokenize
 from rag.ingest.chunking import chunk_document, clause_spans
-from rag.ingest.corpus import find_files, iter_documents, read_catalog
+from rag.ingest.corpus import CorpusFile, find_files, iter_documents, read_catalog
 from rag.ingest.formats import LoadError
 from rag.models.centering import Centering
 from rag.models.embeddings import Embedder
@@ -94,83 +94,96 @@ class Indexer:
         self.centering = centering
 
     def ingest(self, *, rebuild: bool = False, progress: Progress = no_progress) -> IngestReport:
-        """Bring the index in line with the corpus; only new or changed files are embedded."""
+        """Bring the index in line with the corpus; only new or changed files are embedded.
+
+        The corpus is compared with the index before anything heavy happens: when no file is
+        new, changed or removed, the model is never loaded (an ingest with nothing to do takes
+        as long as hashing the files)."""
         t0 = time.perf_counter()
-        s = self.settings
-        corpus_dir, backend = s.corpus_dir, self.backend
+        s, backend = self.settings, self.backend
         with backend.lock():
-            files, refused = find_files(corpus_dir, self.settings.max_file_mb)
-            catalog = read_catalog(corpus_dir)
-            skipped = [SkippedFile(rel, why) for rel, why in refused]
+            files, refused = find_files(s.corpus_dir, s.max_file_mb)
+            catalog = read_catalog(s.corpus_dir)
+            known: dict[str, str] | None = {}
+            dim = 0  # the index's own dimension: removing files needs no model
             if not rebuild and backend.exists():
                 old = backend.manifest()
+                dim = int(old.get("model", {}).get("dim") or 0)
                 backend.check(old, self.embedder.name)
-                if old.get("index_settings") != index_settings(self.settings):
+                if old.get("index_settings") != index_settings(s):
                     log.info("chunking settings changed; re-embedding everything")
                     rebuild = True
-            writer = backend.writer(
-                model=self.embedder.name, dim=self.embedder.dim, rebuild=rebuild
-            )
-            try:
-                report = self._update(writer, files, catalog, skipped, progress)
-                if report.files_added or report.files_changed or report.files_removed or rebuild:
-                    writer.commit({
-                        "index_settings": index_settings(self.settings),
-                        "build_seconds": round(time.perf_counter() - t0, 2),
-                        "skipped": [str(x) for x in report.skipped],
-                    })  # fmt: skip
-                else:
-                    writer.abort()
-            except BaseException:
-                writer.abort()
-                raise
+                else:  # an index written before manifests listed their files: ask the writer
+                    known = old.get("files") if isinstance(old.get("files"), dict) else None
+            plan = _Plan.of(files, catalog, known or {}, refused)
+            if known is not None and not rebuild and not plan.removed and not plan.todo:
+                report = plan.report((), ())
+            else:
+                report = self._write(plan, catalog, rebuild, known is None, dim, t0, progress)
         counts = backend.manifest()["counts"]
-        return IngestReport(
-            documents=counts["documents"], chunks=counts["chunks"],
-            files_added=report.files_added, files_changed=report.files_changed,
-            files_removed=report.files_removed, files_unchanged=report.files_unchanged,
-            chunks_embedded=report.chunks_embedded, sentences_embedded=report.sentences_embedded,
-            skipped=report.skipped,
+        return replace(
+            report, documents=counts["documents"], chunks=counts["chunks"],
             seconds=round(time.perf_counter() - t0, 2),
         )  # fmt: skip
+
+    def _write(
+        self,
+        plan: _Plan,
+        catalog: dict[str, dict[str, str]],
+        rebuild: bool,
+        ask_writer: bool,
+        dim: int,
+        t0: float,
+        progress: Progress,
+    ) -> IngestReport:
+        """Read what changed; if anything is to be embedded, load the model; write, commit."""
+        loaded = [] if ask_writer else plan.read(catalog, progress)
+        if not (rebuild or ask_writer or plan.removed or loaded):
+            return plan.report((), ())  # only unreadable files changed: nothing to write
+        if (loaded or not dim) and not getattr(self.embedder, "loaded", True):
+            progress("loading model", 0, 0)
+        writer = self.backend.writer(
+            model=self.embedder.name, dim=dim or self.embedder.dim, rebuild=rebuild
+        )
+        try:
+            if ask_writer:
+                plan = _Plan.of(plan.files, catalog, writer.file_hashes(), plan.refused)
+                loaded = plan.read(catalog, progress)
+            report = self._update(writer, plan, loaded, progress)
+            if report.files_added or report.files_changed or report.files_removed or rebuild:
+                writer.commit({
+                    "index_settings": index_settings(self.settings),
+                    "build_seconds": round(time.perf_counter() - t0, 2),
+                    "skipped": [str(x) for x in report.skipped],
+                })  # fmt: skip
+            else:
+                writer.abort()
+        except BaseException:
+            writer.abort()
+            raise
+        return report
 
     def _update(
         self,
         writer: Writer,
-        files: list,  # list[CorpusFile]
-        catalog: dict[str, dict[str, str]],
-        skipped: list[SkippedFile],
+        plan: _Plan,
+        loaded: list[tuple[str, list[Document]]],
         progress: Progress,
     ) -> IngestReport:
-        known = writer.file_hashes()
-        current = {cf.rel: _fingerprint(cf.sha256(), catalog.get(cf.rel), cf.path) for cf in files}
-        removed = sorted(set(known) - set(current))
-        for rel in removed:
+        for rel in plan.removed:
             writer.remove_file(rel)
-        todo = [cf for cf in files if known.get(cf.rel) != current[cf.rel]]
-        unchanged = len(files) - len(todo)
-
-        # Load and chunk everything first (fast), then embed all chunks in length-sorted batches.
         pending: list[tuple[str, list[Document]]] = []
         claimed: dict[str, str] = {}
-        for n, (cf, result) in enumerate(iter_documents(todo, catalog), 1):
-            progress("reading", n, len(todo))
-            if isinstance(result, LoadError):
-                kept = " (the previously indexed version is kept)" if cf.rel in known else ""
-                skipped.append(SkippedFile(cf.rel, f"{result}{kept}"))
-                continue
-            clash = self._id_clash(writer, cf.rel, result, claimed)
+        for rel, docs in loaded:
+            clash = self._id_clash(writer, rel, docs, claimed)
             if clash:
-                skipped.append(SkippedFile(cf.rel, clash))
+                plan.skipped.append(SkippedFile(rel, clash))
                 continue
-            pending.append((cf.rel, result))
-        added, n_chunks, n_sentences = self.write_documents(writer, pending, current, progress)
-        return IngestReport(
-            documents=0, chunks=0, files_added=tuple(r for r in added if r not in known),
-            files_changed=tuple(r for r in added if r in known), files_removed=tuple(removed),
-            files_unchanged=unchanged, chunks_embedded=n_chunks, sentences_embedded=n_sentences,
-            skipped=tuple(skipped),
-        )  # fmt: skip
+            pending.append((rel, docs))
+        added, n_chunks, n_sentences = self.write_documents(
+            writer, pending, plan.fingerprints, progress
+        )
+        return plan.report(added, (n_chunks, n_sentences))
 
     def chunk(self, doc: Document) -> list[Chunk]:
         return chunk_document(
@@ -279,6 +292,58 @@ class Indexer:
             )
         claimed.update(dict.fromkeys(ids, rel))
         return ""
+
+
+@dataclass
+class _Plan:
+    """What an ingest has to do: the corpus files against what the index holds."""
+
+    files: list[CorpusFile]
+    refused: list[tuple[str, str]]
+    fingerprints: dict[str, str]  # every current file
+    known: dict[str, str]  # what the index holds
+    removed: list[str]
+    todo: list[CorpusFile]  # new or changed
+    skipped: list[SkippedFile] = field(default_factory=list)
+
+    @classmethod
+    def of(
+        cls,
+        files: list[CorpusFile],
+        catalog: dict[str, dict[str, str]],
+        known: dict[str, str],
+        refused: list[tuple[str, str]],
+    ) -> _Plan:
+        current = {cf.rel: _fingerprint(cf.sha256(), catalog.get(cf.rel), cf.path) for cf in files}
+        return cls(
+            files, refused, current, known, sorted(set(known) - set(current)),
+            [cf for cf in files if known.get(cf.rel) != current[cf.rel]],
+            [SkippedFile(rel, why) for rel, why in refused],
+        )  # fmt: skip
+
+    def read(
+        self, catalog: dict[str, dict[str, str]], progress: Progress
+    ) -> list[tuple[str, list[Document]]]:
+        """Load the new and changed files (fast, no model); unreadable ones join ``skipped``."""
+        self.skipped = [SkippedFile(rel, why) for rel, why in self.refused]
+        loaded = []
+        for n, (cf, result) in enumerate(iter_documents(self.todo, catalog), 1):
+            progress("reading", n, len(self.todo))
+            if isinstance(result, LoadError):
+                kept = " (the previously indexed version is kept)" if cf.rel in self.known else ""
+                self.skipped.append(SkippedFile(cf.rel, f"{result}{kept}"))
+            else:
+                loaded.append((cf.rel, result))
+        return loaded
+
+    def report(self, added: Sequence[str], embedded: tuple[int, int] | tuple[()]) -> IngestReport:
+        n_chunks, n_sentences = embedded or (0, 0)
+        return IngestReport(
+            documents=0, chunks=0, files_added=tuple(r for r in added if r not in self.known),
+            files_changed=tuple(r for r in added if r in self.known),
+            files_removed=tuple(self.removed), files_unchanged=len(self.files) - len(self.todo),
+            chunks_embedded=n_chunks, sentences_embedded=n_sentences, skipped=tuple(self.skipped),
+        )  # fmt: skip
 
 
 def _fingerprint(file_sha: str, meta: dict[str, str] | None, path: Path) -> str:

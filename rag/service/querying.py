@@ -13,7 +13,7 @@ from typing import Any
 
 from rag.answer.extractive import ExtractiveAnswerer
 from rag.answer.llm import LLMAnswerer, LLMConfig, LLMError, make_chat_model
-from rag.config import Settings
+from rag.config import MAX_K, Settings
 from rag.index.base import Backend, IndexError_
 from rag.models.centering import Centering
 from rag.models.embeddings import Embedder
@@ -142,6 +142,16 @@ class Querier:
         return doc.text[lo:start], doc.text[start:end], doc.text[end:hi]
 
     def search(
-        self, query: str, k: int | None = None, filters: Filters | None = None
+        self,
+        query: str,
+        k: int | None = None,
+        filters: Filters | None = None,
+        *,
+        per_doc: int | None = None,
     ) -> SearchResult:
-        return self.retriever.search(query, k or self.settings.top_k, filters)
+        """``k``: passages (default ``settings.top_k``; below 1 is refused, never replaced);
+        ``per_doc``: at most this many per document (default 3)."""
+        k = self.settings.top_k if k is None else k
+        if not 1 <= k <= MAX_K:
+            raise ValueError(f"k (the number of passages) must be between 1 and {MAX_K}, got {k}")
+        return self.retriever.search(query, k, filters, per_doc=per_doc)

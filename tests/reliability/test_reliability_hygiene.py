@@ -119,3 +119,23 @@ def test_audit_reads_explained_ids_from_the_readme(audit: ModuleType) -> None:
     assert audit.explained_ids(readme) == {"PYSEC-2024-1"}
     real = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "Dependency audit" in real  # the README has the section the CI step reads
+
+
+# --- nothing the app writes at run time is tracked ---------------------------------------------
+
+
+def test_nothing_the_app_writes_is_tracked_and_all_of_it_is_ignored() -> None:
+    """The index folder (rewritten by every ingest, README.md included), uploads and lock and
+    scratch folders: tracked, they made `git pull` conflict and the shipped-catalog test fail
+    after an upload; untracked but not ignored, they cluttered `git status`."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    tracked = subprocess.run(["git", "ls-files", "index", "corpus/uploads"], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert tracked == ""
+    written = ["index/README.md", "index/manifest.json", "index/chunks.sqlite", "index.old/x",
+               ".index.lock", ".index.tmp-abc/x", "corpus/uploads/report.pdf",
+               "corpus/uploads/report.pdf.meta.json"]  # fmt: skip
+    ignored = subprocess.run(["git", "check-ignore", "--no-index", *written], cwd=ROOT,
+                             capture_output=True, text=True).stdout.split()  # fmt: skip
+    assert sorted(ignored) == sorted(written)

@@ -127,6 +127,7 @@ class QdrantWriter:
             "counts": {"files": counts["file"], "documents": counts["document"],
                        "chunks": counts["chunk"], "sentences": counts["sentence"]},
             "lexical": {"avglen": avglen, "k1": K1, "b": B, "term_ids": "blake2b-32"},
+            "files": dict(sorted(self.files.items())),  # what an ingest compares before loading
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             **extra,
         }  # fmt: skip

@@ -1,0 +1,59 @@
+"""One validation for every entry point: the service refuses what the CLI refuses, so the API and
+the app cannot silently answer something else than what was asked."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from rag.config import MAX_K
+from rag.service import Assistant
+
+LONG = " ".join(
+    f"Article {i}. The provider shall keep the logs of the high-risk AI system for {i} months."
+    for i in range(1, 40)
+)
+
+
+@pytest.fixture
+def ingested(
+    make_corpus: Callable[..., Path], fake_assistant: Callable[..., Assistant]
+) -> Assistant:
+    corpus = make_corpus({"long.txt": LONG, "other.txt": "The AI Act bans social scoring."})
+    assistant = fake_assistant(corpus, chunk_tokens=40, chunk_overlap_tokens=0)
+    assistant.ingest()
+    return assistant
+
+
+@pytest.mark.parametrize("k", [0, -3, MAX_K + 1])
+def test_search_refuses_k_out_of_range_instead_of_answering_with_5(
+    ingested: Assistant, k: int
+) -> None:
+    with pytest.raises(ValueError, match=rf"between 1 and {MAX_K}, got {k}"):
+        ingested.search("logs of high-risk AI systems", k)
+
+
+def test_search_default_k_is_the_setting(ingested: Assistant) -> None:
+    assert len(ingested.search("logs", per_doc=50).hits) == ingested.settings.top_k == 5
+
+
+def test_search_can_return_every_passage_of_one_document(ingested: Assistant) -> None:
+    capped = ingested.search("logs of high-risk AI systems", 10)
+    uncapped = ingested.search("logs of high-risk AI systems", 10, per_doc=10)
+    assert sum(h.doc_id == "long" for h in capped.hits) == 3  # the default cap
+    assert sum(h.doc_id == "long" for h in uncapped.hits) >= 9
+    with pytest.raises(ValueError, match="per_doc must be > 0"):
+        ingested.search("logs", 5, per_doc=0)
+
+
+@pytest.mark.model
+def test_the_api_refuses_k_0_with_the_same_message(served: str) -> None:
+    from gradio_client import Client
+
+    client = Client(served, verbose=False)
+    with pytest.raises(Exception, match=r"between 1 and 1000, got 0"):
+        client.predict("Hiroshima AI process", 0, [], api_name="/search")
+    hits = client.predict("Hiroshima AI process", 2, [], api_name="/search")["hits"]
+    assert len(hits) == 2
