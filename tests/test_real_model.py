@@ -8,6 +8,7 @@ import sqlite3
 import pytest
 from click.testing import CliRunner
 
+from rag.answer.answer_type import NO_NUMBER_NOTE, has_date
 from rag.app.cli import main
 from rag.service import Assistant
 from rag.types import Filters
@@ -231,3 +232,57 @@ def test_llm_mode_over_http_keeps_every_citation_exact_over_the_dev_set(
                 assert doc.text[c.start : c.end] == c.quote
                 assert f"[{c.n}]" in answer.answer
     assert modes.count("llm") == len(questions)  # the stub always cites correctly
+
+
+# --- chat follow-ups, as the newcomer asked them ------------------------------------------------
+
+TALKS = "Did US and Chinese AI companies hold secret safety talks?"
+
+
+def _chat(assistant: Assistant, questions: list[str]) -> list:  # type: ignore[type-arg]
+    history: list[tuple[str, str]] = []
+    answers = []
+    for q in questions:
+        answers.append(assistant.ask(q, history=history, mode="extractive"))
+        history.append((q, answers[-1].answer))
+    return answers
+
+
+def test_a_new_question_after_another_language_is_answered_by_itself(
+    real_assistant: Assistant,
+) -> None:
+    """Six words or fewer used to make any question a follow-up: this Dutch one was answered
+    from the Swedish article the previous question was about."""
+    _, dutch = _chat(real_assistant, ["Hur ser Singapore på EU:s AI-regler?",
+                                      "Wat vroeg de EU aan Japan?"])  # fmt: skip
+    assert dutch.retrieval_query == "Wat vroeg de EU aan Japan?"
+    assert dutch.citations and dutch.citations[0].doc_id == "000_d6080d44269c3cef"
+    assert "Japan" in " ".join(c.quote for c in dutch.citations)
+
+
+def test_an_unrelated_question_after_a_chinese_one_abstains_as_when_asked_fresh(
+    real_assistant: Assistant,
+) -> None:
+    question = "Which countries signed the Bletchley declaration?"
+    _, after = _chat(real_assistant, ["深圳的人工智能产业促进条例什么时候开始施行？", question])
+    fresh = real_assistant.ask(question, mode="extractive")
+    assert after.retrieval_query == question
+    assert after.abstained and fresh.abstained
+
+
+def test_follow_ups_keep_the_conversation_subject(real_assistant: Assistant) -> None:
+    """The second follow-up used to lose the subject ("does not answer")."""
+    _, took_part, stayed_away, when = _chat(real_assistant, [
+        TALKS, "Who took part?", "Which Chinese companies stayed away?",
+        "And when did they take place?",
+    ])  # fmt: skip
+    for answer in (took_part, stayed_away, when):
+        assert answer.retrieval_query.startswith(TALKS)
+    assert not stayed_away.abstained
+    assert "ByteDance" in " ".join(c.quote for c in stayed_away.citations)
+    assert "OpenAI" in " ".join(c.quote for c in took_part.citations)
+    # The date question is judged as one: it quotes a date, or says that none was found (the
+    # "två" of "the two powers" is a number, not a date).
+    assert any(has_date(c.quote) for c in when.citations) or (
+        when.abstained and when.note == NO_NUMBER_NOTE
+    )

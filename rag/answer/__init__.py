@@ -1,3 +1,3 @@
 """Answers: Hits → a cited Answer. ``extractive`` picks evidence sentences, ``llm`` writes checked
 prose with an LLM, ``compose`` numbers the citations and words the abstention, ``follow_up``
-resolves chat follow-ups."""
+reads chat follow-ups, ``answer_type`` tells number and date questions."""

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from rag.types import Answer, Citation, Hit
+from rag.types import Answer, Citation, Filters, Hit
 
 # Lead line (one source, several sources) and abstention message, per question language.
 LEADS: dict[str, tuple[str, str]] = {
@@ -50,6 +50,31 @@ ABSTAIN: dict[str, str] = {
 }
 
 
+# When the filters leave no passage at all: not "the corpus does not answer", which would be wrong.
+NO_MATCH: dict[str, str] = {
+    "en": "No documents match these filters. Widen or remove a filter (language, source, dates).",
+    "nl": "Geen documenten voldoen aan deze filters. Verruim of verwijder een filter (taal, bron, "
+    "datums).",
+    "sv": "Inga dokument matchar de här filtren. Vidga eller ta bort ett filter (språk, källa, "
+    "datum).",
+    "de": "Keine Dokumente passen zu diesen Filtern. Erweitern oder entfernen Sie einen Filter "
+    "(Sprache, Quelle, Datum).",
+    "fr": "Aucun document ne correspond à ces filtres. Élargissez ou retirez un filtre (langue, "
+    "source, dates).",
+    "es": "Ningún documento coincide con estos filtros. Amplíe o quite un filtro (idioma, fuente, "
+    "fechas).",
+    "it": "Nessun documento corrisponde a questi filtri. Allarga o rimuovi un filtro (lingua, "
+    "fonte, date).",
+    "pt": "Nenhum documento corresponde a estes filtros. Alargue ou remova um filtro (língua, "
+    "fonte, datas).",
+    "da": "Ingen dokumenter matcher disse filtre. Udvid eller fjern et filter (sprog, kilde, "
+    "datoer).",
+    "no": "Ingen dokumenter samsvarer med disse filtrene. Utvid eller fjern et filter (språk, "
+    "kilde, datoer).",
+    "zh": "没有文档符合这些筛选条件。请放宽或移除筛选条件（语言、来源、日期）。",
+}
+
+
 def lead_line(lang: str, n_sources: int) -> str:
     one, many = LEADS.get(lang, LEADS["en"])
     return one if n_sources == 1 else many.format(n=n_sources)
@@ -80,6 +105,10 @@ class Retrieval:
     query_vec: np.ndarray  # centered
     ranked: list[tuple[int, float]]
     hits: list[Hit]
+    filters: Filters = field(default_factory=Filters)  # what the search was restricted to
+    # A follow-up's evidence is ranked with ``query_vec`` (the question, the subject mixed in);
+    # whether the corpus answers it at all is judged with the subject and question's own vector.
+    topic_vec: np.ndarray | None = None
 
 
 def overlaps(a: Evidence, b: Evidence) -> bool:
@@ -87,9 +116,14 @@ def overlaps(a: Evidence, b: Evidence) -> bool:
 
 
 def abstention(r: Retrieval, mode: str, note: str = "") -> Answer:
-    """ "The corpus does not answer this", in the question's language, with the closest passages."""
+    """ "The corpus does not answer this", in the question's language, with the closest passages;
+    or, when the filters left no passage at all, "No documents match these filters"."""
+    if not r.hits and r.filters.active:
+        message = NO_MATCH.get(r.lang, NO_MATCH["en"])
+    else:
+        message = abstain_message(r.lang)
     return Answer(
-        question=r.question, question_lang=r.lang, answer=abstain_message(r.lang),
+        question=r.question, question_lang=r.lang, answer=message,
         abstained=True, mode=mode, closest=tuple(r.hits[:3]), retrieval_query=r.query, note=note,
     )  # fmt: skip
 

@@ -10,12 +10,18 @@ Not done here: generating prose (see ``llm.py`` for the optional LLM path), retr
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from rag.answer.answer_type import (
+    NO_NUMBER_NOTE,
+    asks_for_date,
+    asks_for_number,
+    has_date,
+    has_number,
+)
 from rag.answer.compose import (
     Evidence,
     Retrieval,
@@ -23,7 +29,7 @@ from rag.answer.compose import (
     compose,
     overlaps,
 )
-from rag.answer.follow_up import resolve_follow_up
+from rag.answer.follow_up import resolve
 from rag.index.lexical import tokenize
 from rag.ingest.chunking import CJK_ENDS, CJK_FULL_STOPS, LATIN_ENDS, text_length
 from rag.ingest.lang import detect_language
@@ -49,6 +55,11 @@ class AnswerConfig:
     # A question asking for a number or a date abstains unless a sentence within this of the best
     # holds one (``None`` switches the check off).
     number_margin: float | None = 0.04
+    # Chat follow-ups (follow_up.py): a question that does not stand alone and has no cue is read
+    # against the conversation's subject when their vectors are at least this close; evidence for
+    # a follow-up is scored with the subject's vector mixed in at this weight.
+    follow_up_cos: float = 0.8
+    subject_weight: float = 0.5
 
 
 class ExtractiveAnswerer:
@@ -57,6 +68,7 @@ class ExtractiveAnswerer:
     def __init__(self, retriever: Retriever, config: AnswerConfig | None = None) -> None:
         self.retriever = retriever
         self.config = config or AnswerConfig()
+        self._alone: dict[tuple[str, Filters], bool] = {}  # does a question stand alone
 
     def evidence(
         self,
@@ -139,18 +151,54 @@ class ExtractiveAnswerer:
         filters: Filters | None = None,
         k: int = 8,
     ) -> Retrieval:
-        """The question's language, its follow-up resolution and its ranked passages (one query
-        encode), shared by the extractive and the LLM answerer."""
+        """The question's language, its reading against the chat history (``follow_up.py``)
+        and its ranked passages, shared by the extractive and the LLM answerer."""
         question = question.strip()
         if not question:
             raise ValueError("the question is empty")
-        query = resolve_follow_up(question, history)
+        filters = filters or Filters()
+        if not history:
+            return self._retrieve(question, question, filters, k)
+        probes: dict[str, Retrieval] = {}
+
+        def stands_alone(q: str) -> bool:
+            key = (q, filters)
+            if key not in self._alone:
+                probes[q] = r = self._retrieve(q, q, filters, k)
+                ev = self.evidence(r.query, r.query_lang, r.query_vec, r.ranked, r.hits)
+                if len(self._alone) > 512:
+                    self._alone.clear()
+                self._alone[key] = bool(ev) and ev[0].score >= self.config.min_score
+            return self._alone[key]
+
+        def similarity(a: str, b: str) -> float:
+            va, vb = self.retriever.embedder.encode_queries([a, b])
+            return float(va @ vb)
+
+        res = resolve(question, history, stands_alone, similarity, self.config.follow_up_cos)
+        if not res.is_follow_up:
+            return probes.get(question) or self._retrieve(question, question, filters, k)
+        return self._retrieve(question, res.query, filters, k, subject=res.subject)
+
+    def _retrieve(
+        self, question: str, query: str, filters: Filters, k: int, subject: str = ""
+    ) -> Retrieval:
+        """Passages for ``query``. For a follow-up (``subject`` given) the passages come from
+        the subject and the question together, and their sentences are scored against the
+        question with the subject's vector mixed in at ``subject_weight``, so the evidence
+        answers the follow-up rather than repeating the answer to the subject."""
         query_lang = detect_language(query)
         raw = self.retriever.embedder.encode_queries([query])[0]
-        ranked = self.retriever.rank(query, raw, query_lang, k, filters or Filters())
+        ranked = self.retriever.rank(query, raw, query_lang, k, filters)
+        lang = detect_language(question)
+        query_vec = topic_vec = self.retriever.query_vector(raw, query_lang)
+        if subject:
+            vq, vs = self.retriever.embedder.encode_queries([question, subject])
+            mixed = vq + self.config.subject_weight * vs
+            query_vec = self.retriever.query_vector(mixed / np.linalg.norm(mixed), lang)
         return Retrieval(
-            question, detect_language(question), query, query_lang,
-            self.retriever.query_vector(raw, query_lang), ranked, self.retriever.hits(ranked),
+            question, lang, query, query_lang, query_vec, ranked, self.retriever.hits(ranked),
+            filters, topic_vec if subject else None,
         )  # fmt: skip
 
     def answer(
@@ -167,67 +215,39 @@ class ExtractiveAnswerer:
         """Evidence sentences of retrieved passages → a cited Answer, or an abstention."""
         cfg = self.config
         evidence = self.evidence(r.query, r.query_lang, r.query_vec, r.ranked, r.hits)
-        if not evidence or evidence[0].score < cfg.min_score:
+        judged = evidence
+        if r.topic_vec is not None:  # a follow-up: is its subject and question answered at all
+            judged = self.evidence(r.query, r.query_lang, r.topic_vec, r.ranked, r.hits)
+        if not judged or judged[0].score < cfg.min_score:
             return abstention(r, "extractive")
         if self.lacks_number(r.question, evidence):
             return abstention(r, "extractive", NO_NUMBER_NOTE)
-        return compose(r.question, r.lang, self.select(evidence), r.query)
+        return compose(r.question, r.lang, self.select(self.number_first(r.question, evidence)),
+                       r.query)  # fmt: skip
+
+    def number_first(self, question: str, evidence: list[Evidence]) -> list[Evidence]:
+        """For a question asking for a number or a date, the best sentence that holds one (within
+        ``number_margin`` of the best) leads the evidence: the answer's type comes first."""
+        margin = self.config.number_margin
+        if margin is None or not evidence or not asks_for_number(question):
+            return evidence
+        floor = evidence[0].score - margin
+        holds = has_date if asks_for_date(question) else has_number
+        first = next((ev for ev in evidence if ev.score >= floor and holds(ev.quote)), None)
+        if first is None or first is evidence[0]:
+            return evidence
+        return [first, *(ev for ev in evidence if ev is not first)]
 
     def lacks_number(self, question: str, evidence: Sequence[Evidence]) -> bool:
         """The question asks for a number or a date and no sentence within ``number_margin`` of
-        the best evidence (sorted best first) holds one (False when the check is off)."""
+        the best evidence (sorted best first) holds one — a date for a "when" question, not
+        just any number (False when the check is off)."""
         margin = self.config.number_margin
         if margin is None or not evidence or not asks_for_number(question):
             return False
         floor = evidence[0].score - margin
-        return not any(has_number(ev.quote) for ev in evidence if ev.score >= floor)
-
-
-# --- answer type: questions that ask for a number or a date ---------------------------------------
-# Phrases that ask for a quantity or a point in time in en, nl, sv, de, fr, es, zh. Words that also
-# start conditional clauses ("what happens when …") count only at the start of the question.
-_ASKS_NUMBER = re.compile(
-    r"\b(?:how (?:many|much|long|high|large|often)|(?:what|which) (?:date|year|day|month)s?|"
-    r"hoeveel|hoe (?:lang|hoog|groot|vaak)|welke (?:datum|dag|maand)|welk jaar|"
-    r"hur (?:många|mycket|länge|lång|hög|stor|ofta)|vilket (?:datum|år)|vilken (?:dag|månad)|"
-    r"wie (?:viele|viel|lange|hoch|groß|oft)|wann|"  # also seit/bis/ab wann
-    r"welche[mn]? (?:datum|jahr|tag|monat)|"
-    r"combien|depuis quand|jusqu'à quand|à partir de quand|"
-    r"quel(?:le)?s? (?:dates?|années?|jours?|mois)|"
-    r"cuánt[oa]s?|cuándo|qué (?:fechas?|años?|días?|mes(?:es)?))\b"
-    r"|多少|(?<!哪)几|什么时候|何时|哪一年|哪年|哪天|多久|多长时间"
-    r"|^\W*(?:(?:and|but|so|en|maar|och|men|und|aber|et|mais|y|pero)\s+)?"
-    r"(?:when|since when|until when|wanneer|sinds wanneer|när|sedan när|quand)\b",
-    re.IGNORECASE,
-)
-# A number in a sentence: digits, Chinese numerals before a counter (not an article label such as
-# 第七条, which is a reference, not a quantity), or a number word from two up (articles such as
-# "en", "een", "un" are left out, and Swedish "sex").
-_ZH_NUMERALS = "〇零一二三四五六七八九十百千万亿两"
-_HAS_NUMBER = re.compile(
-    rf"\d|(?<![第{_ZH_NUMERALS}])[{_ZH_NUMERALS}]+[个日天年月周倍项家条次名人元%]"
-    r"|\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|fifty|"
-    r"hundred|thousand|million|billion|dozen|"
-    r"twee|drie|vier|vijf|zes|zeven|acht|negen|tien|twaalf|honderd|duizend|miljoen|miljard|"
-    r"två|tre|fyra|fem|sju|åtta|nio|tio|tolv|hundra|tusen|miljon(?:er)?|miljard(?:er)?|"
-    r"zwei|drei|fünf|sechs|sieben|neun|zehn|zwölf|hundert|tausend|million(?:en)?|milliarde(?:n)?|"
-    r"deux|trois|quatre|cinq|sept|huit|neuf|dix|douze|cents?|mille|millions?|milliards?|"
-    r"dos|tres|cuatro|cinco|seis|siete|ocho|nueve|diez|doce|cien|ciento|mil|millón|millones)\b",
-    re.IGNORECASE,
-)
-NO_NUMBER_NOTE = (
-    "The question asks for a number or a date, and none of the best-matching sentences holds one."
-)
-
-
-def asks_for_number(question: str) -> bool:
-    """Does the question ask for a quantity or a date ("how many", "seit wann", "多少", …)?"""
-    return bool(_ASKS_NUMBER.search(question))
-
-
-def has_number(sentence: str) -> bool:
-    """Does the sentence hold a number or a date (digits, Chinese numerals, number words)?"""
-    return bool(_HAS_NUMBER.search(sentence))
+        holds = has_date if asks_for_date(question) else has_number
+        return not any(holds(ev.quote) for ev in evidence if ev.score >= floor)
 
 
 def _is_heading(quote: str, title: str) -> bool:

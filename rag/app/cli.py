@@ -3,122 +3,25 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import textwrap
-from collections.abc import Callable
+import threading
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
+from rag.app.options import (
+    common,
+    filter_options,
+    filters_from,
+    llm_options,
+    read_history,
+    settings_from,
+)
 from rag.app.progress import ProgressBar
-from rag.config import MAX_K, Settings
-from rag.index.base import IndexError_
-from rag.types import Filters
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _common(func: F) -> F:
-    """--corpus/--index/--model and the store flags on every command; they override RAG_*."""
-
-    @click.option(
-        "--corpus",
-        "corpus_dir",
-        type=click.Path(path_type=Path),
-        help="Corpus folder [env RAG_CORPUS_DIR; default ./corpus]",
-    )
-    @click.option(
-        "--index",
-        "index_dir",
-        type=click.Path(path_type=Path),
-        help="Index folder [env RAG_INDEX_DIR; default ./index]",
-    )
-    @click.option("--model", help="Embedding model name or folder [env RAG_MODEL]")
-    @click.option(
-        "--store",
-        type=click.Choice(["faiss", "qdrant"]),
-        help="Index store [env RAG_STORE; default faiss, or qdrant when a Qdrant location is set]",
-    )
-    @click.option("--qdrant-url", help="Qdrant server or cluster URL [env RAG_QDRANT_URL]")
-    @click.option(
-        "--qdrant-path",
-        type=click.Path(path_type=Path),
-        help="Folder for qdrant-client's local mode, no server [env RAG_QDRANT_PATH]",
-    )
-    @click.option("-v", "--verbose", is_flag=True, help="Log what happens to stderr.")
-    @functools.wraps(func)
-    def wrapper(*args: Any, verbose: bool, store: str | None, qdrant_url: str | None,
-                qdrant_path: Path | None, **kwargs: Any) -> Any:  # fmt: skip
-        click.get_current_context().meta["rag_store"] = {
-            "store": store,
-            "qdrant_url": qdrant_url,
-            "qdrant_path": qdrant_path,
-        }
-        logging.basicConfig(
-            level=logging.INFO if verbose else logging.WARNING,
-            format="%(levelname)s %(name)s: %(message)s",
-        )
-        try:
-            return func(*args, **kwargs)
-        except (IndexError_, ValueError, FileNotFoundError, RuntimeError) as exc:
-            raise click.ClickException(str(exc)) from exc
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _settings(
-    corpus_dir: Path | None, index_dir: Path | None, model: str | None, **more: Any
-) -> Settings:
-    store_flags = click.get_current_context().meta.get("rag_store", {})
-    return Settings.from_env(
-        corpus_dir=corpus_dir, index_dir=index_dir, model=model, **store_flags, **more
-    )
-
-
-def _filter_options(func: F) -> F:
-    for opt in reversed([
-        click.option("--lang", "langs", multiple=True, help="Only documents in this language "
-                     "(ISO 639-1, e.g. sv); repeatable."),
-        click.option("--doc", "docs", multiple=True, help="Only this document id or id prefix "
-                     "(e.g. eu_ai_act); repeatable."),
-        click.option("--source", "sources", multiple=True,
-                     help="Only documents whose source contains this text; repeatable."),
-        click.option("--country", "countries", multiple=True,
-                     help="Only documents from this country code (e.g. CN, EU); repeatable."),
-        click.option("--from", "date_from", default="", help="Only documents dated on/after "
-                     "YYYY[-MM[-DD]]."),
-        click.option("--to", "date_to", default="", help="Only documents dated on/before "
-                     "YYYY[-MM[-DD]]."),
-    ]):  # fmt: skip
-        func = opt(func)
-    return func
-
-
-def _llm_options(func: F) -> F:
-    """--llm/--llm-base-url for the commands that answer (ask, serve)."""
-    func = click.option(
-        "--llm-base-url",
-        default=None,
-        help="Server of the LLM, e.g. http://localhost:11434 (Ollama) or an OpenAI-compatible "
-        "http://host:8000/v1 [env RAG_LLM_BASE_URL]",
-    )(func)
-    return click.option(
-        "--llm",
-        default=None,
-        help="Answer with this chat model, as provider:model (e.g. ollama:llama3.1, "
-        "openai:gpt-4o-mini) [env RAG_LLM; default: extractive answers only]",
-    )(func)
-
-
-def _filters(kw: dict[str, Any]) -> Filters:
-    return Filters(
-        langs=tuple(kw.pop("langs")), docs=tuple(kw.pop("docs")), sources=tuple(kw.pop("sources")),
-        countries=tuple(kw.pop("countries")), date_from=kw.pop("date_from"),
-        date_to=kw.pop("date_to"),
-    )  # fmt: skip
+from rag.config import MAX_K
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -128,7 +31,7 @@ def main() -> None:
 
 
 @main.command()
-@_common
+@common
 @click.option("--rebuild", is_flag=True, help="Re-embed everything instead of only what changed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 def ingest(corpus_dir: Path | None, index_dir: Path | None, model: str | None, rebuild: bool,
@@ -136,7 +39,7 @@ def ingest(corpus_dir: Path | None, index_dir: Path | None, model: str | None, r
     """Index the corpus folder (incremental: only new or changed files are embedded)."""
     from rag.service import Assistant
 
-    settings = _settings(corpus_dir, index_dir, model)
+    settings = settings_from(corpus_dir, index_dir, model)
     assistant = Assistant(settings)
     # "Loading model…" only when something is to be embedded (an ingest with nothing to do, or
     # a missing corpus folder, never loads it).
@@ -173,16 +76,16 @@ def ingest(corpus_dir: Path | None, index_dir: Path | None, model: str | None, r
     default=None,
     help="Number of passages [env RAG_TOP_K; default 5]",
 )
-@_filter_options
+@filter_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (see README).")
-@_common
+@common
 def search(query: str, k: int | None, as_json: bool, corpus_dir: Path | None,
            index_dir: Path | None, model: str | None, **kw: Any) -> None:  # fmt: skip
     """Find the passages that best match QUERY, in any language."""
     from rag.service import Assistant
 
-    assistant = Assistant(_settings(corpus_dir, index_dir, model))
-    result = assistant.search(query, k, _filters(kw))
+    assistant = Assistant(settings_from(corpus_dir, index_dir, model))
+    result = assistant.search(query, k, filters_from(kw))
     if as_json:
         click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
         return
@@ -195,42 +98,21 @@ def search(query: str, k: int | None, as_json: bool, corpus_dir: Path | None,
         click.echo(textwrap.indent(textwrap.fill(h.text, 96), "    ") + "\n")
 
 
-def _read_history(path: Path | None) -> list[tuple[str, str]]:
-    """``[{"question": …, "answer": …}, …]`` or ``[[question, answer], …]``, oldest first."""
-    if path is None:
-        return []
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise click.BadParameter(f"{path}: {exc}", param_hint="--history") from exc
-    turns: list[tuple[str, str]] = []
-    for i, turn in enumerate(data if isinstance(data, list) else [None]):
-        if isinstance(turn, dict) and isinstance(turn.get("question"), str):
-            turns.append((turn["question"], str(turn.get("answer", ""))))
-        elif isinstance(turn, list) and len(turn) == 2 and all(isinstance(x, str) for x in turn):
-            turns.append((turn[0], turn[1]))
-        else:
-            raise click.BadParameter(
-                f"{path}: turn {i} is not {{'question': …, 'answer': …}} or [question, answer]",
-                param_hint="--history",
-            )
-    return turns
-
-
 @main.command()
 @click.argument("question")
-@_filter_options
+@filter_options
 @click.option("--history", "history_file", type=click.Path(path_type=Path, dir_okay=False),
-              help='Earlier turns as JSON: [{"question": …, "answer": …}, …]. A short follow-up '
-              "is resolved against the last question.")  # fmt: skip
+              help='Earlier turns as JSON: [{"question": …, "answer": …}, …]. A follow-up '
+              '("and when?", "who enforces them?") is read against the conversation\'s subject; '
+              '"Searched for:" (retrieval_query in --json) shows how.')  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (see README).")
-@_llm_options
+@llm_options
 @click.option(
     "--extractive",
     is_flag=True,
     help="Quote the sources without the LLM even when one is configured.",
 )
-@_common
+@common
 def ask(question: str, history_file: Path | None, as_json: bool, llm: str | None,
         llm_base_url: str | None, extractive: bool, corpus_dir: Path | None,
         index_dir: Path | None, model: str | None, **kw: Any) -> None:  # fmt: skip
@@ -242,17 +124,19 @@ def ask(question: str, history_file: Path | None, as_json: bool, llm: str | None
     """
     from rag.service import Assistant
 
-    settings = _settings(corpus_dir, index_dir, model, llm=llm, llm_base_url=llm_base_url)
+    settings = settings_from(corpus_dir, index_dir, model, llm=llm, llm_base_url=llm_base_url)
     assistant = Assistant(settings)
     answer = assistant.ask(
         question,
-        history=_read_history(history_file),
-        filters=_filters(kw),
+        history=read_history(history_file),
+        filters=filters_from(kw),
         mode="extractive" if extractive else None,
     )
     if as_json:
         click.echo(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
         return
+    if " ".join(answer.retrieval_query.split()) not in ("", " ".join(answer.question.split())):
+        click.echo(click.style(f"Searched for: {answer.retrieval_query}\n", dim=True))
     click.echo(answer.answer)
     if answer.note:
         click.echo(click.style(f"\n({answer.note})", dim=True))
@@ -293,7 +177,7 @@ def ask(question: str, history_file: Path | None, as_json: bool, llm: str | None
     help="With --devset: run `rag ask` on every question and report abstention precision/recall, "
     "gold passages among the citations and exact quotes (instead of retrieval metrics).",
 )
-@_llm_options
+@llm_options
 @click.option(
     "--retrieval",
     type=click.Choice(["hybrid", "dense"]),
@@ -301,7 +185,7 @@ def ask(question: str, history_file: Path | None, as_json: bool, llm: str | None
     help="Retrieval mode to evaluate [env RAG_RETRIEVAL; default hybrid]",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@_common
+@common
 def eval_(data_dir: Path | None, queries_lang: str | None, corpus_langs: tuple[str, ...],
           devset: Path | None, k: int, answers: bool, llm: str | None, llm_base_url: str | None,
           retrieval: str | None, as_json: bool, corpus_dir: Path | None, index_dir: Path | None,
@@ -320,7 +204,7 @@ def eval_(data_dir: Path | None, queries_lang: str | None, corpus_langs: tuple[s
         raise click.UsageError("give either --data (with --queries-lang/--corpus-lang) or --devset")
     if answers and devset is None:
         raise click.UsageError("--answers needs --devset")
-    settings = _settings(
+    settings = settings_from(
         corpus_dir, index_dir, model, retrieval=retrieval, llm=llm, llm_base_url=llm_base_url
     )
     assistant = Assistant(settings)
@@ -358,8 +242,8 @@ def eval_(data_dir: Path | None, queries_lang: str | None, corpus_langs: tuple[s
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", type=int, default=7860, show_default=True, help="Port to listen on.")
-@_llm_options
-@_common
+@llm_options
+@common
 def serve(host: str, port: int, llm: str | None, llm_base_url: str | None,
           corpus_dir: Path | None, index_dir: Path | None, model: str | None) -> None:  # fmt: skip
     """Start the chat app (builds the index from the corpus first if there is none, or rebuilds
@@ -367,24 +251,36 @@ def serve(host: str, port: int, llm: str | None, llm_base_url: str | None,
     from rag.app.ui import build_app, launch
     from rag.service import Assistant
 
-    settings = _settings(corpus_dir, index_dir, model, llm=llm, llm_base_url=llm_base_url)
+    settings = settings_from(corpus_dir, index_dir, model, llm=llm, llm_base_url=llm_base_url)
     assistant = Assistant(settings)
     if not assistant.index_is_current():
         if assistant.has_index():  # built by an older version: the corpus folder holds every file
             why = "was built with other chunking settings: rebuilding it"
         else:
             why = "does not exist yet: building it"
-        click.echo(f"The index in {assistant.backend.where} {why} from {settings.corpus_dir} "
-                   "(once)…", err=True)  # fmt: skip
+        where = assistant.backend.where
+        if settings.store == "faiss":
+            where = f"folder {Path(where).resolve()}"
+        click.echo(f"The index {where} {why} from {settings.corpus_dir.resolve()} (once, about "
+                   "3 minutes on 2 cores for the shipped corpus)…", err=True)  # fmt: skip
         bar = ProgressBar()
         try:
             report = assistant.ingest(progress=bar)
         finally:
             bar.close()
         click.echo(f"Indexed {report.documents} documents, {report.chunks} chunks.", err=True)
-    assistant.retriever  # noqa: B018  (load model and index before the first visitor)
-    click.echo(f"govrag is running on http://{host}:{port}", err=True)
+    # The model, language means and index load in the background: the page is up at once and
+    # says "loading the model" until they are in memory (warm_up), instead of a 10 s spinner.
+    threading.Thread(target=_warm_up, args=(assistant,), name="govrag-warm-up", daemon=True).start()
+    click.echo(f"govrag is running on http://{host}:{port} (loading the model…)", err=True)
     launch(build_app(assistant), host, port, max_upload_mb=settings.max_upload_mb)
+
+
+def _warm_up(assistant: Any) -> None:
+    try:
+        assistant.warm_up()
+    except Exception as exc:  # the first question reports it to the user
+        logging.getLogger(__name__).warning("warm-up failed: %s", exc)
 
 
 if __name__ == "__main__":

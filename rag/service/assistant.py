@@ -51,6 +51,7 @@ class Assistant:
         )
         self.backend: Backend = backend_for(self.settings)
         self._lock = threading.RLock()
+        self._warm = threading.Event()
         self._centering: Centering | None = None
         get_centering = lambda: self.centering  # noqa: E731  (read lazily, on first use)
         self.indexer = self.indexer_class(self.settings, self.embedder, self.backend, get_centering)
@@ -70,6 +71,23 @@ class Assistant:
                     else Centering(0.0, {}, {})
                 )
             return self._centering
+
+    def warm_up(self) -> None:
+        """Load the model, the language means and the index, and encode one query, so that the
+        first question after a start does not wait for them (``rag serve`` runs this in the
+        background). Errors are left for the first real question to report."""
+        try:
+            load = getattr(self.embedder, "warm_up", None)
+            if load is not None:
+                load()
+            self.retriever.embedder.encode_queries(["warm-up"])
+        finally:
+            self._warm.set()
+
+    @property
+    def ready(self) -> bool:
+        """Whether :meth:`warm_up` has finished (the model and index are in memory)."""
+        return self._warm.is_set()
 
     # --- the index ------------------------------------------------------------------------
 

@@ -126,7 +126,7 @@ def test_heading_rule_covers_a_title_with_a_translation() -> None:
     ],
 )
 def test_questions_that_ask_for_a_number_or_a_date(question: str, asks: bool) -> None:
-    from rag.answer.extractive import asks_for_number
+    from rag.answer.answer_type import asks_for_number
 
     assert asks_for_number(question) is asks
 
@@ -148,7 +148,7 @@ def test_questions_that_ask_for_a_number_or_a_date(question: str, asks: bool) ->
     ],
 )
 def test_sentences_that_hold_a_number(sentence: str, has: bool) -> None:
-    from rag.answer.extractive import has_number
+    from rag.answer.answer_type import has_number
 
     assert has_number(sentence) is has
 
@@ -160,7 +160,7 @@ def test_a_number_question_answered_only_by_a_sentence_with_a_number(
     gives the number, the same question is answered with it; the check can be switched off."""
     from dataclasses import replace
 
-    from rag.answer.extractive import NO_NUMBER_NOTE
+    from rag.answer.answer_type import NO_NUMBER_NOTE
 
     question = "How many audit rules for AI providers are there?"
     corpus = make_corpus({"a.txt": "Audit rules for AI providers are strict and public there."})
