@@ -51,7 +51,7 @@ class Assistant:
         )
         self.backend: Backend = backend_for(self.settings)
         self._lock = threading.RLock()
-        self._warm = threading.Event()
+        self._warming = threading.Event()  # set while warm_up runs
         self._centering: Centering | None = None
         get_centering = lambda: self.centering  # noqa: E731  (read lazily, on first use)
         self.indexer = self.indexer_class(self.settings, self.embedder, self.backend, get_centering)
@@ -75,19 +75,20 @@ class Assistant:
     def warm_up(self) -> None:
         """Load the model, the language means and the index, and encode one query, so that the
         first question after a start does not wait for them (``rag serve`` runs this in the
-        background). Errors are left for the first real question to report."""
+        background while the page says so). Errors are left for the first real question."""
+        self._warming.set()
         try:
             load = getattr(self.embedder, "warm_up", None)
             if load is not None:
                 load()
             self.retriever.embedder.encode_queries(["warm-up"])
         finally:
-            self._warm.set()
+            self._warming.clear()
 
     @property
     def ready(self) -> bool:
-        """Whether :meth:`warm_up` has finished (the model and index are in memory)."""
-        return self._warm.is_set()
+        """False while :meth:`warm_up` is loading the model and the index."""
+        return not self._warming.is_set()
 
     # --- the index ------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from rag.config import Settings
-from rag.index.base import Backend, FileBatch, Writer
+from rag.index.base import Backend, FileBatch, IndexError_, Writer
 from rag.index.lexical import terms_to_text, tokenize
 from rag.ingest.chunking import chunk_document, clause_spans
 from rag.ingest.corpus import CorpusFile, find_files, iter_documents, read_catalog
@@ -113,6 +113,8 @@ class Indexer:
                 if old.get("index_settings") != index_settings(s):
                     log.info("chunking settings changed; re-embedding everything")
                     rebuild = True
+                elif not self._intact(old):  # damaged: the writer rebuilds, and says so
+                    known = None
                 else:  # an index written before manifests listed their files: ask the writer
                     known = old.get("files") if isinstance(old.get("files"), dict) else None
             plan = _Plan.of(files, catalog, known or {}, refused)
@@ -125,6 +127,18 @@ class Indexer:
             report, documents=counts["documents"], chunks=counts["chunks"],
             seconds=round(time.perf_counter() - t0, 2),
         )  # fmt: skip
+
+    def _intact(self, manifest: dict[str, Any]) -> bool:
+        """The index's files match their checksums (the FAISS folder; ~20 ms for the shipped
+        corpus). A damaged index must not pass for an up-to-date one because nothing changed."""
+        verify = getattr(self.backend, "verify", None)
+        if verify is None:
+            return True
+        try:
+            verify(manifest)
+        except IndexError_:
+            return False
+        return True
 
     def _write(
         self,

@@ -43,6 +43,7 @@ class Querier:
         self._chat_model = chat_model
         self._lock = threading.RLock()
         self._retriever: Retriever | None = None
+        self._stamp: int | None = None
         self._answerer: ExtractiveAnswerer | None = None
         self._llm_answerer: LLMAnswerer | None = None
 
@@ -55,11 +56,25 @@ class Querier:
         with self._lock:
             self._retriever = None
 
+    def _changed_elsewhere(self) -> bool:
+        """Another process (``rag ingest``) committed since the index was loaded (FAISS folder;
+        a Qdrant collection is read live and needs no reload)."""
+        stamp = getattr(self.backend, "stamp", None)
+        if stamp is None or self._retriever is None:
+            return False
+        now = stamp()
+        return now is not None and now != self._stamp
+
     @property
     def retriever(self) -> Retriever:
-        """The loaded index (loaded once; reloaded after :meth:`reset`)."""
+        """The loaded index (loaded once; reloaded after :meth:`reset` or after another process
+        changed it)."""
         with self._lock:
+            if self._changed_elsewhere():
+                self._retriever = None
             if self._retriever is None:
+                stamp = getattr(self.backend, "stamp", None)
+                self._stamp = stamp() if stamp is not None else None
                 reader = self.backend.reader(model=self.embedder.name)
                 built = reader.manifest.get("index_settings")
                 current = index_settings(self.settings)

@@ -1,15 +1,27 @@
-"""UI helpers (escaping, uploads) with fakes, and the served app through gradio_client (real model)."""
+"""UI helpers (escaping, uploads, the corpus views, the filter boxes) with fakes, and the served
+app through gradio_client (real model)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
-from rag.app.ui.widgets import answer_markdown, highlight, md_escape, sources_html
+from rag.app.ui.cards import highlight, sources_html
+from rag.app.ui.corpus import corpus_views, reindex, save_files
+from rag.app.ui.widgets import answer_markdown, filter_problem, md_escape
 from rag.ingest.formats import LoadError
-from rag.ingest.uploads import remove_file, safe_name, save_upload
+from rag.ingest.uploads import (
+    DuplicateUpload,
+    remove_file,
+    safe_name,
+    save_upload,
+    upload_metadata,
+)
 from rag.service import Assistant
 from rag.types import Answer, Citation
 
@@ -89,7 +101,9 @@ def test_upload_rules(tmp_path: Path) -> None:
     src = tmp_path / "x.txt"
     src.write_text("Some text about AI rules.", encoding="utf-8")
     assert save_upload(corpus, src, "../note.txt", 1) == "uploads/note.txt"
-    assert save_upload(corpus, src, "note.txt", 1) == "uploads/note-1.txt"  # never overwrites
+    other = tmp_path / "y.txt"
+    other.write_text("Other text about AI rules.", encoding="utf-8")
+    assert save_upload(corpus, other, "note.txt", 1) == "uploads/note-1.txt"  # never overwrites
     with pytest.raises(LoadError, match="not accepted"):
         save_upload(corpus, src, "tool.exe", 1)
     big = tmp_path / "big.txt"
@@ -100,6 +114,146 @@ def test_upload_rules(tmp_path: Path) -> None:
         remove_file(corpus, "../x.txt")
     remove_file(corpus, "uploads/note.txt")
     assert not (corpus / "uploads/note.txt").exists()
+
+
+def _no_progress(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
+def _files(*paths: Path) -> list[Any]:
+    """What gradio hands the upload handler: temp files with their original names."""
+    return [SimpleNamespace(name=str(p), orig_name=p.name) for p in paths]
+
+
+def test_the_same_bytes_are_not_saved_twice(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    (corpus / "reports").mkdir(parents=True)
+    (corpus / "reports" / "oecd.txt").write_bytes(b"OECD report on AI rules.")
+    (corpus / "README.md").write_bytes(b"Notes on AI rules.")  # never indexed: not "in the corpus"
+    src = tmp_path / "upload.txt"
+    src.write_bytes(b"OECD report on AI rules.")
+    with pytest.raises(DuplicateUpload, match=r"already in the corpus as reports/oecd\.txt"):
+        save_upload(corpus, src, "renamed copy.txt", 1)
+    readme_copy = tmp_path / "notes.md"
+    readme_copy.write_bytes(b"Notes on AI rules.")
+    first = save_upload(corpus, readme_copy, "notes.md", 1)
+    with pytest.raises(DuplicateUpload) as err:
+        save_upload(corpus, readme_copy, "notes again.md", 1)
+    assert err.value.existing == first == "uploads/notes.md"
+    assert sorted(p.name for p in (corpus / "uploads").iterdir()) == ["notes.md"]
+
+
+def test_upload_handler_says_a_duplicate_is_already_in_the_corpus(
+    make_corpus: Callable[..., Path], fake_assistant: Callable[..., Assistant], tmp_path: Path
+) -> None:
+    corpus = make_corpus({"a.txt": "Rules for AI audits in Sweden are strict."})
+    assistant = fake_assistant(corpus)
+    src = tmp_path / "same.txt"
+    src.write_text("Rules for AI audits in Sweden are strict.", encoding="utf-8")
+    saved, lines = save_files(assistant, _files(src), {})
+    assert saved == [] and lines == ["Not saved same.txt: already in the corpus as a.txt"]
+    assert not (corpus / "uploads").exists()
+
+
+def test_upload_metadata_form_is_checked_and_written_as_a_sidecar(
+    make_corpus: Callable[..., Path], fake_assistant: Callable[..., Assistant], tmp_path: Path
+) -> None:
+    with pytest.raises(LoadError, match=r"^Date: use YYYY, YYYY-MM or YYYY-MM-DD, e\.g\. 2024-05"):
+        upload_metadata(date="last year")
+    with pytest.raises(LoadError, match="Date: 2024-13 is not a real month"):
+        upload_metadata(date="2024-13")
+    with pytest.raises(LoadError, match="Language: use a two-letter"):
+        upload_metadata(lang="Swedish")
+    with pytest.raises(LoadError, match="Country: use a two-letter"):
+        upload_metadata(country="Sweden")
+    meta = upload_metadata(" Council  report ", "Region Skåne", "2024-05-02", "SV", "se")
+    assert meta == {"title": "Council report", "source": "Region Skåne", "date": "2024-05-02",
+                    "lang": "sv", "country": "SE"}  # fmt: skip
+    assert upload_metadata("", " ", "", "", "") == {}
+
+    corpus = make_corpus({"a.txt": "Rules for AI audits in Sweden are strict."})
+    assistant = fake_assistant(corpus)
+    assistant.ingest()
+    dated, undated = tmp_path / "council.txt", tmp_path / "memo.txt"
+    dated.write_text("The council audits algorithms every year.", encoding="utf-8")
+    undated.write_text("A memo on algorithm registers and oversight.", encoding="utf-8")
+    saved, lines = save_files(assistant, _files(dated), meta)
+    assert saved == ["uploads/council.txt"] and lines == [
+        "Saved uploads/council.txt with its metadata"
+    ]
+    sidecar = corpus / "uploads" / "council.txt.meta.json"
+    assert json.loads(sidecar.read_text(encoding="utf-8")) == meta
+    log = reindex(assistant, _no_progress, saved)
+    assert not any(line.startswith("No date") for line in log), log
+    doc = next(d for d, _ in assistant.documents() if d.path == "uploads/council.txt")
+    assert (doc.title, doc.source, doc.date, doc.lang, doc.country) == (
+        "Council report", "Region Skåne", "2024-05-02", "sv", "SE")  # fmt: skip
+    saved, _ = save_files(assistant, _files(undated), {})
+    log = reindex(assistant, _no_progress, saved)
+    assert "No date for uploads/memo.txt: date filters will leave it out" in "\n".join(log)
+
+
+def test_an_upload_that_cannot_be_indexed_is_not_kept(
+    make_corpus: Callable[..., Path], fake_assistant: Callable[..., Assistant], tmp_path: Path
+) -> None:
+    corpus = make_corpus({"a.txt": "Rules for AI audits in Sweden are strict."})
+    assistant = fake_assistant(corpus)
+    assistant.ingest()
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.4 this is not really a pdf")
+    saved, _ = save_files(assistant, _files(broken), {"date": "2024"})
+    assert saved == ["uploads/broken.pdf"]
+    log = "\n".join(reindex(assistant, _no_progress, saved))
+    assert "Not kept uploads/broken.pdf: it could not be indexed (" in log, log
+    assert "Skipped uploads/broken.pdf" not in log
+    assert not (corpus / "uploads" / "broken.pdf").exists()
+    assert not (corpus / "uploads" / "broken.pdf.meta.json").exists()  # its sidecar went too
+    again = "\n".join(reindex(assistant, _no_progress))
+    assert "broken.pdf" not in again  # not re-reported on every ingest
+    (corpus / "by_hand.pdf").write_bytes(b"%PDF-1.4 not a pdf either")  # not an upload: kept
+    assert "Skipped by_hand.pdf" in "\n".join(reindex(assistant, _no_progress))
+    assert (corpus / "by_hand.pdf").exists()
+
+
+def test_every_page_load_reads_the_current_corpus(
+    make_corpus: Callable[..., Path], fake_assistant: Callable[..., Assistant]
+) -> None:
+    from rag.app.ui import build_app
+
+    corpus = make_corpus({"a.txt": "Rules for AI audits in Sweden are strict."})
+    assistant = fake_assistant(corpus)
+    assistant.ingest()
+    app = build_app(assistant)
+    (corpus / "b.txt").write_text("Die Regeln für KI-Prüfungen in Deutschland sind streng.",
+                                  encoding="utf-8")  # fmt: skip
+    (corpus / "b.txt.meta.json").write_text('{"source": "Bundesamt", "lang": "de"}', "utf-8")
+    assistant.ingest()  # as an upload from another page does
+    config = app.get_config_file()
+    loads = [d for d in config["dependencies"] if any(t[1] == "load" for t in d["targets"])]
+    assert len(loads) == 1
+    status_id = next(c["id"] for c in config["components"]
+                     if c.get("props", {}).get("elem_id") == "status")  # fmt: skip
+    assert status_id in loads[0]["outputs"]
+    out = app.fns[loads[0]["id"]].fn([], [], None)
+    views = dict(zip(loads[0]["outputs"], out, strict=True))
+    assert views[status_id].startswith("2 documents")
+    status, langs, sources, table, removal = corpus_views(assistant, ["en", "xx"], [], "a.txt")
+    assert status.startswith("2 documents") and langs["choices"] == ["de", "en"]
+    assert langs["value"] == ["en"] and sources["choices"] == ["Bundesamt"]
+    assert [row[6] for row in table] == ["a.txt", "b.txt"]
+    assert removal["choices"] == ["a.txt", "b.txt"] and removal["value"] == "a.txt"
+
+
+@pytest.mark.parametrize(
+    ("date_from", "date_to", "message"),
+    [("last year", "", "From date: use YYYY, YYYY-MM or YYYY-MM-DD, e.g. 2024-05"),
+     ("2024", "2024-02-30", "To date: 2024-02-30 is not a real day; use YYYY"),
+     ("2023-05", " 2024-05-01 ", ""), ("", "", "")],
+)  # fmt: skip
+def test_filter_dates_are_explained_in_words(date_from: str, date_to: str, message: str) -> None:
+    got = filter_problem(date_from, date_to)
+    assert got.startswith(message) if message else got == ""
+    assert "date_from" not in got and "date_to" not in got
 
 
 @pytest.mark.model

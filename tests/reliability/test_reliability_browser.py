@@ -1,4 +1,5 @@
-"""Hostile documents in a real browser: no script runs, no markup renders, links stay anchors.
+"""Hostile documents in a real browser: no script runs, no markup renders, links stay anchors,
+copying a hostile quote runs nothing.
 
 The app serves a small corpus of hostile files (real model, sharing the session's loaded one);
 chromium asks a question whose answer quotes them and we inspect the live page.
@@ -72,19 +73,24 @@ def test_hostile_quotes_are_inert_in_the_browser(hostile_url: str) -> None:
     dialogs: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        page: Any = browser.new_page(viewport={"width": 1400, "height": 1000})
+        context = browser.new_context(viewport={"width": 1400, "height": 1000},
+                                      permissions=["clipboard-read", "clipboard-write"])  # fmt: skip
+        page: Any = context.new_page()
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         page.goto(hostile_url)
         page.wait_for_selector("#question textarea", timeout=60_000)
         page.fill("#question textarea", QUESTION)
         page.click("#ask-btn")
         page.wait_for_selector("#sources .src-card", timeout=60_000)
+        page.locator("#sources .copy-cite").first.click()  # copies the hostile quote as text
         page.wait_for_timeout(500)  # let any injected handler fire if it could
         seen = page.evaluate(_INSPECT)
+        copied = page.evaluate("navigator.clipboard.readText()")
         browser.close()
     assert dialogs == [], f"a script ran: {dialogs}"
     assert seen["bad_tags"] == [] and seen["handlers"] == [], seen
     assert all((href or "").startswith("#src-") for href in seen["links"]), seen["links"]
+    assert copied.startswith("“") and "” — " in copied, copied  # the citation, as plain text
     shown = seen["sources_text"] + seen["chat_text"]
     assert "<script>" in shown or "onerror" in shown or "javascript:" in shown, (
         "the hostile passage was not quoted, so the test checked nothing"

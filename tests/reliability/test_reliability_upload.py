@@ -1,5 +1,6 @@
 """Uploads: allowed types only, size limit, a sanitised name inside corpus/uploads, never an
-overwrite, no path escape — for any name (hypothesis), and for uploads racing each other."""
+overwrite, no path escape, no second copy of the same bytes — for any name (hypothesis), and for
+uploads racing each other."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 
 from rag.ingest.corpus import find_files
 from rag.ingest.formats import LoadError
-from rag.ingest.uploads import UPLOAD_SUFFIXES, safe_name, save_upload
+from rag.ingest.uploads import UPLOAD_SUFFIXES, DuplicateUpload, safe_name, save_upload
 
 HOSTILE_PARTS = ["..", "/", "\\", ".", " ", "\x00", "\n", "~", "$HOME", "%2e%2e%2f", "\u202e",
                  "\u200b", "／", "．", "ﬁ", "C:", "readme", "README", "catalog.jsonl", ".meta.json",
@@ -62,6 +63,10 @@ def test_any_upload_name_lands_inside_uploads_or_is_refused(name: str, suffix: s
         assert {k: v for k, v in after.items() if k != f"corpus/{rel}"} == before  # no overwrite
         found, refused = find_files(corpus)
         assert rel in {cf.rel for cf in found}, (rel, refused)  # it will be indexed, not ignored
+        with pytest.raises(DuplicateUpload) as dup:  # the same bytes again: not a second copy
+            save_upload(corpus, src, original, max_mb=1)
+        assert dup.value.existing == rel and _snapshot(root) == after
+        src.write_bytes(b"Other text about AI rules.")  # the same name, other bytes: a new name
         again = save_upload(corpus, src, original, max_mb=1)
         assert again != rel and (corpus / again).read_bytes() == src.read_bytes()
 

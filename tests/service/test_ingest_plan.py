@@ -163,3 +163,17 @@ def test_an_unreadable_file_logs_one_line_and_the_trace_only_when_verbose(
     with caplog.at_level(logging.INFO):  # what -v shows
         list(iter_documents(files, {}))
     assert any(r.exc_info for r in caplog.records)
+
+
+def test_the_app_sees_an_ingest_made_by_another_process(
+    lazy: tuple[Assistant, LazyEmbedder],
+) -> None:
+    """The app kept the index it loaded until its own next ingest: a `rag ingest` from the
+    command line never reached the page's status line, table or search."""
+    app, _ = lazy
+    app.ingest()
+    assert len(app.documents()) == 2
+    (app.settings.corpus_dir / "c.txt").write_text("Japan published AI guidelines.", "utf-8")
+    Assistant(app.settings, embedder=LazyEmbedder()).ingest()  # "another process"
+    assert sorted(d.doc_id for d, _ in app.documents()) == ["a", "b", "c"]
+    assert any(h.doc_id == "c" for h in app.search("Japan AI guidelines", 5).hits)

@@ -3,6 +3,7 @@ the app cannot silently answer something else than what was asked."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -49,11 +50,23 @@ def test_search_can_return_every_passage_of_one_document(ingested: Assistant) ->
 
 
 @pytest.mark.model
-def test_the_api_refuses_k_0_with_the_same_message(served: str) -> None:
+def test_the_api_refuses_k_0_with_the_same_message_and_logs_one_line(
+    served: str, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """k=0 used to return 5 hits silently; a refused request printed a full traceback in the
+    server log."""
     from gradio_client import Client
 
     client = Client(served, verbose=False)
-    with pytest.raises(Exception, match=r"between 1 and 1000, got 0"):
+    capfd.readouterr()
+    with (
+        caplog.at_level(logging.WARNING),
+        pytest.raises(Exception, match=r"between 1 and 1000, got 0"),
+    ):
         client.predict("Hiroshima AI process", 0, [], api_name="/search")
+    assert "Traceback" not in capfd.readouterr().err
+    assert [r.getMessage() for r in caplog.records if "got 0" in r.getMessage()] == [
+        "refused: k (the number of passages) must be between 1 and 1000, got 0"
+    ]
     hits = client.predict("Hiroshima AI process", 2, [], api_name="/search")["hits"]
     assert len(hits) == 2

@@ -2,7 +2,7 @@
 
 ``build_app(assistant)`` returns the Blocks; ``launch(app, host, port)`` serves it with its CSS.
 One module per tab (``ask``, ``search``, ``corpus``), the named API endpoints (``api``) and what
-they share (``widgets``). The only package that imports gradio.
+they share (``widgets``, source ``cards``, ``exports``). The only package that imports gradio.
 """
 
 from __future__ import annotations
@@ -13,29 +13,71 @@ import gradio as gr
 
 from rag.app.ui.api import register_api
 from rag.app.ui.ask import ask_tab
-from rag.app.ui.corpus import corpus_tab
+from rag.app.ui.corpus import Changes, corpus_tab, corpus_views
 from rag.app.ui.search import search_tab
-from rag.app.ui.widgets import CSS, choices, status
+from rag.app.ui.widgets import CSS, choices, filter_problem, md_escape, status
 from rag.service import Assistant
+
+REFRESH_SECONDS = 10  # how soon an open page shows a change made in another one
 
 
 def build_app(assistant: Assistant) -> gr.Blocks:
     """The whole UI around one shared Assistant (model and index load once per process)."""
     langs, sources = choices(assistant)
+    changes = Changes()
     with gr.Blocks(title="govrag") as app:
         gr.Markdown("## govrag — cited answers from AI-governance documents, in any language")
-        status_md = gr.Markdown(status(assistant))
-        with gr.Accordion("Filters (apply to Ask and Search)", open=False), gr.Row():
-            f_lang = gr.CheckboxGroup(langs, label="Document languages", value=[])
-            f_source = gr.Dropdown(sources, multiselect=True, label="Sources", value=[])
-            f_from = gr.Textbox(label="From date", placeholder="YYYY[-MM[-DD]]")
-            f_to = gr.Textbox(label="To date", placeholder="YYYY[-MM[-DD]]")
+        status_md = gr.Markdown(status(assistant), elem_id="status")
+        with gr.Accordion("Filters (apply to Ask and Search)", open=False):
+            with gr.Row():
+                f_lang = gr.CheckboxGroup(langs, label="Document languages", value=[],
+                                          elem_id="filter-langs")  # fmt: skip
+                f_source = gr.Dropdown(sources, multiselect=True, label="Sources", value=[],
+                                       elem_id="filter-sources")  # fmt: skip
+                f_from = gr.Textbox(label="From date", placeholder="YYYY[-MM[-DD]]",
+                                    elem_id="filter-from")  # fmt: skip
+                f_to = gr.Textbox(label="To date", placeholder="YYYY[-MM[-DD]]",
+                                  elem_id="filter-to")  # fmt: skip
+            filter_msg = gr.Markdown("", elem_id="filter-msg")
+        for box in (f_from, f_to):  # say what is wrong in the box's own words, as it is left
+            for event in (box.blur, box.submit):
+                event(lambda a, b: md_escape(filter_problem(a, b)), [f_from, f_to], filter_msg,
+                      queue=False, show_progress="hidden", api_visibility="private")  # fmt: skip
         filters = [f_lang, f_source, f_from, f_to]
-        ask_tab(assistant, filters)
-        search_tab(assistant, filters)
-        corpus_tab(assistant, status_md)
+        ask_tab(assistant, filters, filter_msg)
+        search_tab(assistant, filters, filter_msg)
+        table, to_remove, changing = corpus_tab(assistant, changes)
+        _refresh_views(app, assistant, changes, [status_md, f_lang, f_source, table, to_remove],
+                       changing)  # fmt: skip
         register_api(assistant)
     return app
+
+
+def _refresh_views(
+    app: gr.Blocks, assistant: Assistant, changes: Changes, views: list[Any], changing: list[Any]
+) -> None:
+    """Every page reads the corpus views from the index when it loads, after each change it makes,
+    and within ``REFRESH_SECONDS`` of a change another page made."""
+    seen = gr.State(0)
+    inputs, outputs = [views[1], views[2], views[4]], [seen, *views]
+
+    def refresh(langs: list[str], sources: list[str], removal: str | None) -> tuple[Any, ...]:
+        return (changes.seen, *corpus_views(assistant, langs, sources, removal))
+
+    def refresh_if_changed(
+        last: int, langs: list[str], sources: list[str], removal: str | None
+    ) -> tuple[Any, ...]:
+        if last == changes.seen:
+            return tuple(gr.skip() for _ in outputs)
+        return refresh(langs, sources, removal)
+
+    quiet: dict[str, Any] = {"show_progress": "hidden", "api_visibility": "private"}
+    app.load(refresh, inputs, outputs, **quiet)
+    for event in changing:
+        event.then(refresh, inputs, outputs, **quiet)
+    gr.Timer(REFRESH_SECONDS).tick(
+        refresh_if_changed, [seen, *inputs], outputs, queue=False, **quiet
+    )
 
 
 def launch(

@@ -6,7 +6,8 @@ from typing import Any
 
 import gradio as gr
 
-from rag.app.ui.widgets import export_text
+from rag.app.ui.exports import export_text
+from rag.app.ui.widgets import filters_json, user_error
 from rag.service import Assistant
 from rag.types import Filters
 
@@ -26,22 +27,26 @@ def register_api(assistant: Assistant) -> None:
             answer = assistant.ask(question, history=turns_, mode=mode or None,
                                    filters=Filters(langs=tuple(langs or ())))  # fmt: skip
         except ValueError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise user_error(exc) from exc
         return answer.to_json()
 
     def api_search(query: str, k: int = 5, langs: list[str] | None = None) -> dict[str, Any]:
         """Ranked passages (the same object as `rag search --json`)."""
-        return assistant.search(query, int(k), Filters(langs=tuple(langs or ()))).to_json()
+        try:
+            return assistant.search(query, int(k), Filters(langs=tuple(langs or ()))).to_json()
+        except ValueError as exc:
+            raise user_error(exc) from exc
 
     def api_export(
         query: str, k: int = 10, langs: list[str] | None = None, fmt: str = "csv"
     ) -> str:
         """The Search tab's export: the result set with full citations as CSV or JSON text."""
         try:
-            result = assistant.search(query, int(k), Filters(langs=tuple(langs or ())))
-            return export_text(result.to_json(), fmt)
+            f = Filters(langs=tuple(langs or ()))
+            result = assistant.search(query, int(k), f)
+            return export_text({**result.to_json(), "filters": filters_json(f)}, fmt)
         except ValueError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise user_error(exc) from exc
 
     gr.api(api_ask, api_name="ask")
     gr.api(api_export, api_name="export")

@@ -1,4 +1,5 @@
-"""The Ask tab: a chat whose answers quote their sources, with the sources panel beside it."""
+"""The Ask tab: a chat whose answers quote their sources, with the sources panel beside it; the
+last answer can be copied as clean text or downloaded with its citations (Markdown, JSON)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,19 @@ from typing import Any
 
 import gradio as gr
 
-from rag.app.ui.widgets import answer_markdown, filters_from, md_escape, sources_html
+from rag.app.ui.cards import sources_html
+from rag.app.ui.exports import answer_files, answer_plain
+from rag.app.ui.widgets import (
+    COPY_CITATION_JS,
+    COPY_TEXT_JS,
+    answer_markdown,
+    filter_problem,
+    filters_from,
+    md_escape,
+    warn_and_skip,
+)
 from rag.service import Assistant
+from rag.types import Answer
 
 # One per language, each answered from a document in another language except the Chinese one
 # (checked against the shipped corpus: tests/test_real_model.py).
@@ -19,10 +31,23 @@ EXAMPLES = [
     "Quel est le montant maximal des amendes pour les pratiques d'IA interdites ?",
     "深圳的人工智能产业促进条例什么时候开始施行？",
 ]
+_EMPTY_PANEL = "<p>Quotes and their passages appear here.</p>"
 
 
-def ask_tab(assistant: Assistant, filters: list[Any]) -> None:
-    """The tab's components and events; ``filters`` are the shared filter boxes."""
+def answer_tools(answer: Answer | None) -> tuple[Any, ...]:
+    """The plain text to copy and the two download buttons, for ``answer`` (None: hidden)."""
+    if answer is None:
+        hide = gr.update(visible=False, value=None)
+        return "", gr.update(visible=False), hide, hide
+    md_path, json_path = answer_files(answer)
+    show = gr.update(visible=True)
+    return (answer_plain(answer), show, gr.update(visible=True, value=md_path),
+            gr.update(visible=True, value=json_path))  # fmt: skip
+
+
+def ask_tab(assistant: Assistant, filters: list[Any], filter_msg: Any) -> None:
+    """The tab's components and events; ``filters`` are the shared filter boxes and
+    ``filter_msg`` the line under them that says what is wrong with them."""
 
     def respond(
         message: str,
@@ -36,7 +61,9 @@ def ask_tab(assistant: Assistant, filters: list[Any]) -> None:
     ) -> tuple[Any, ...]:
         message = (message or "").strip()
         if not message:
-            return chat, gr.skip(), "", turns
+            return tuple(gr.skip() for _ in range(9))
+        if problem := filter_problem(date_from, date_to):
+            return warn_and_skip(problem, 9, filter_msg=True)
         try:
             answer = assistant.ask(
                 message, history=[(q, a) for q, a in turns],
@@ -44,10 +71,11 @@ def ask_tab(assistant: Assistant, filters: list[Any]) -> None:
                 mode=_mode(use_llm),
             )  # fmt: skip
         except ValueError as exc:
-            raise gr.Error(str(exc)) from exc
+            return warn_and_skip(str(exc), 9)
         chat = [*chat, {"role": "user", "content": md_escape(message)},
                 {"role": "assistant", "content": answer_markdown(answer)}]  # fmt: skip
-        return chat, sources_html(assistant, answer), "", [*turns, [message, answer.answer]]
+        return (chat, sources_html(assistant, answer), "", [*turns, [message, answer.answer]],
+                *answer_tools(answer), "")  # fmt: skip
 
     def _mode(use_llm: bool | None) -> str | None:
         if not assistant.llm_label:
@@ -57,7 +85,10 @@ def ask_tab(assistant: Assistant, filters: list[Any]) -> None:
     with gr.Tab("Ask"):
         with gr.Row():
             with gr.Column(scale=3):
-                chat = gr.Chatbot(label="Conversation", height=520, elem_id="chat")
+                gr.Markdown("### Conversation")
+                # No label over the messages (it covered them when scrolled) and no built-in copy
+                # button (it copies the escaped markdown): "Copy answer" copies clean text.
+                chat = gr.Chatbot(show_label=False, height=520, elem_id="chat", buttons=[])
                 turns = gr.State([])
                 with gr.Row():
                     question = gr.Textbox(
@@ -65,6 +96,7 @@ def ask_tab(assistant: Assistant, filters: list[Any]) -> None:
                         show_label=False, scale=5, elem_id="question",
                     )  # fmt: skip
                     send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask-btn")
+                tools = _tools_row()
                 gr.Examples(EXAMPLES, inputs=question, label="Examples")
                 with gr.Row():
                     use_llm = gr.Checkbox(
@@ -77,13 +109,27 @@ def ask_tab(assistant: Assistant, filters: list[Any]) -> None:
                     clear = gr.Button("New conversation", size="sm")
             with gr.Column(scale=2):
                 gr.Markdown("### Sources")
-                panel = gr.HTML("<p>Quotes and their passages appear here.</p>",
-                                elem_id="sources")  # fmt: skip
+                panel = gr.HTML(_EMPTY_PANEL, elem_id="sources", js_on_load=COPY_CITATION_JS)
         ask_io = (
             [question, chat, turns, *filters, use_llm],
-            [chat, panel, question, turns],
+            [chat, panel, question, turns, *tools, filter_msg],
         )
         question.submit(respond, *ask_io, api_visibility="private")
         send.click(respond, *ask_io, api_visibility="private")
-        clear.click(lambda: ([], [], "<p></p>"), None, [chat, turns, panel],
-                    api_visibility="private")  # fmt: skip
+        clear.click(lambda: ([], [], _EMPTY_PANEL, *answer_tools(None)), None,
+                    [chat, turns, panel, *tools], api_visibility="private")  # fmt: skip
+        chat.clear(lambda: ([], _EMPTY_PANEL, *answer_tools(None)), None,
+                   [turns, panel, *tools], api_visibility="private")  # fmt: skip
+        tools[1].click(None, tools[0], None, js=COPY_TEXT_JS)
+
+
+def _tools_row() -> list[Any]:
+    """[the last answer as plain text (hidden), Copy answer, Export Markdown, Export JSON]."""
+    text = gr.Textbox(visible=False, elem_id="answer-text")
+    with gr.Row(elem_id="answer-tools"):
+        copy = gr.Button("Copy answer", size="sm", visible=False, elem_id="copy-answer")
+        md = gr.DownloadButton("Export answer (Markdown)", size="sm", visible=False,
+                               elem_id="export-answer-md")  # fmt: skip
+        js = gr.DownloadButton("Export answer (JSON)", size="sm", visible=False,
+                               elem_id="export-answer-json")  # fmt: skip
+    return [text, copy, md, js]

@@ -2,41 +2,76 @@
 
 from __future__ import annotations
 
-import html
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from rag.app.ui.widgets import export_text, filters_from, highlight, hit_card
+from rag.app.ui.cards import highlight, hit_card
+from rag.app.ui.exports import export_name, export_text, write_export
+from rag.app.ui.widgets import (
+    COPY_CITATION_JS,
+    esc,
+    filter_problem,
+    filters_from,
+    filters_json,
+    warn_and_skip,
+)
 from rag.service import Assistant
-from rag.types import Hit
+from rag.types import Filters, Hit, SearchResult
+
+PER_DOC_CHOICES = ["all", "1", "2", "3", "5", "10"]
+SCORE_NOTE = (
+    "**score** = how well a passage matches the query, before language balancing; the **rank** "
+    "also balances languages, so a passage with a lower score can rank above one with a higher "
+    "score."
+)
 
 
-def search_tab(assistant: Assistant, filters: list[Any]) -> None:
-    """The tab's components and events; ``filters`` are the shared filter boxes."""
+def per_doc_cap(choice: str | None, k: int) -> int:
+    """The Search tab's "Passages per document" choice as ``per_doc`` (``all``: no cap)."""
+    return k if not choice or choice == "all" else max(1, int(choice))
+
+
+def result_rows(result: SearchResult, query: str) -> list[list[Any]]:
+    return [
+        [h.rank, round(h.score, 3), esc(h.title), h.lang, h.date,
+         highlight(h.text[:400] + ("…" if len(h.text) > 400 else ""), query, result.query_lang)]
+        for h in result.hits
+    ]  # fmt: skip
+
+
+def run_search(
+    assistant: Assistant, query: str, k: int, per_doc: str | None, f: Filters
+) -> tuple[SearchResult, dict[str, Any]]:
+    """The search and what its export records: the result, the filters and the per-document
+    choice it ran with."""
+    result = assistant.search(query, k, f, per_doc=per_doc_cap(per_doc, k))
+    return result, {**result.to_json(), "filters": filters_json(f),
+                    "per_document": per_doc or "all"}  # fmt: skip
+
+
+def search_tab(assistant: Assistant, filters: list[Any], filter_msg: Any) -> None:
+    """The tab's components and events; ``filters`` are the shared filter boxes and
+    ``filter_msg`` the line under them that says what is wrong with them."""
 
     def do_search(
-        query: str, k: float, langs: list[str], sources: list[str], date_from: str, date_to: str
-    ) -> tuple[Any, ...]:
+        query: str, k: float, per_doc: str, langs: list[str], sources: list[str],
+        date_from: str, date_to: str,
+    ) -> tuple[Any, ...]:  # fmt: skip
         if not (query or "").strip():
-            raise gr.Error("Type a query first.")
+            return warn_and_skip("Type a query first.", 5)
+        if problem := filter_problem(date_from, date_to):
+            return warn_and_skip(problem, 5, filter_msg=True)
+        f = filters_from(langs, sources, date_from, date_to)
         try:
-            result = assistant.search(
-                query, int(k), filters_from(langs, sources, date_from, date_to)
-            )
+            result, state = run_search(assistant, query, int(k), per_doc, f)
         except ValueError as exc:
-            raise gr.Error(str(exc)) from exc
-        rows = [
-            [h.rank, round(h.score, 3), html.escape(h.title), h.lang, h.date,
-             highlight(h.text[:400] + ("…" if len(h.text) > 400 else ""), query, result.query_lang)]
-            for h in result.hits
-        ]  # fmt: skip
+            return warn_and_skip(str(exc), 5)
         detail = hit_card(assistant, result.hits[0], "detail", "[1]") if result.hits else (
             "<p>No passages match (check the filters).</p>"
         )  # fmt: skip
-        return rows, detail, result.to_json()
+        # A new search never offers the previous search's file.
+        return result_rows(result, query), detail, state, gr.update(value=None), ""
 
     def select_row(state: dict[str, Any], evt: gr.SelectData) -> str:
         hits = (state or {}).get("hits", [])
@@ -46,34 +81,34 @@ def search_tab(assistant: Assistant, filters: list[Any]) -> None:
         h = Hit(**hits[row])
         return hit_card(assistant, h, "detail", f"[{h.rank}]")
 
-    def export(state: dict[str, Any], fmt: str) -> str:
-        hits = (state or {}).get("hits", [])
-        if not hits:
-            raise gr.Error("Run a search first.")
-        folder = Path(tempfile.mkdtemp(prefix="govrag-export-"))
-        path = folder / f"govrag-search.{'json' if fmt == 'json' else 'csv'}"
-        with path.open("w", newline="", encoding="utf-8") as fh:
-            fh.write(export_text(state, fmt))
-        return str(path)
+    def export(state: dict[str, Any], fmt: str) -> Any:
+        if not (state or {}).get("hits"):
+            return warn_and_skip("Run a search first.", 1)[0]
+        name = export_name("search", state.get("query", ""), fmt)
+        return write_export(name, export_text(state, fmt), bom=fmt == "csv")
 
     with gr.Tab("Search"):
         with gr.Row():
             query = gr.Textbox(label="Query", scale=5, elem_id="search-query")
             k = gr.Slider(1, 50, value=10, step=1, label="Passages", scale=2)
+            per_doc = gr.Dropdown(PER_DOC_CHOICES, value="all", label="Passages per document",
+                                  scale=1, elem_id="per-doc")  # fmt: skip
             go = gr.Button("Search", variant="primary", scale=1, elem_id="search-btn")
         results = gr.Dataframe(
             headers=["rank", "score", "title", "lang", "date", "passage"],
             datatype=["number", "number", "html", "str", "str", "html"],
             column_widths=["5%", "7%", "22%", "6%", "10%", "50%"],
-            interactive=False, wrap=True, elem_id="results",
+            interactive=False, wrap=True, max_height=600, elem_id="results",
         )  # fmt: skip
+        gr.Markdown(SCORE_NOTE, elem_id="score-note")
         search_state = gr.State({})
-        detail = gr.HTML(elem_id="detail")
+        detail = gr.HTML(elem_id="detail", js_on_load=COPY_CITATION_JS)
         with gr.Row():
             csv_btn = gr.Button("Export CSV", elem_id="export-csv")
             json_btn = gr.Button("Export JSON", elem_id="export-json")
             download = gr.File(label="Export", interactive=False, elem_id="export-file")
-        search_io = ([query, k, *filters], [results, detail, search_state])
+        search_io = ([query, k, per_doc, *filters],
+                     [results, detail, search_state, download, filter_msg])  # fmt: skip
         go.click(do_search, *search_io, api_visibility="private")
         query.submit(do_search, *search_io, api_visibility="private")
         results.select(select_row, search_state, detail, api_visibility="private")

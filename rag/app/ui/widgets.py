@@ -1,27 +1,28 @@
-"""What the tabs share: the CSS, escaping (every piece of document text and user input is
-HTML-escaped before it is shown, so a corpus file holding ``<script>`` renders as text), the
-filter boxes' values, the answer as chat markdown, source cards, highlights and exports."""
+"""What the tabs share: the CSS and the copy scripts, escaping (every piece of document text and
+user input is HTML-escaped before it is shown, so a corpus file holding ``<script>`` renders as
+text), the filter boxes' values and their messages, the answer as chat markdown, and the status
+line. Source cards live in ``cards``, files to download in ``exports``."""
 
 from __future__ import annotations
 
-import csv
 import html
-import io
-import json
 import logging
 import re
 from typing import Any
 
-from rag.index.lexical import tokenize
+import gradio as gr
+
+from rag.ingest.uploads import date_problem
 from rag.service import Assistant
-from rag.types import Answer, Filters, Hit
+from rag.types import Answer, Filters
 
 log = logging.getLogger(__name__)
 
 CSS = """
 .src-card {border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 10px 12px;
   margin: 0 0 10px 0; background: var(--background-fill-secondary);}
-.src-card:target {outline: 3px solid #f59e0b;}
+.src-card:target, .src-card:has(.src-n:target) {outline: 3px solid #f59e0b;}
+.src-n:target + mark {outline: 2px solid #f59e0b;}
 .src-head {font-weight: 600; margin-bottom: 4px;}
 .badge {display: inline-block; padding: 0 6px; border-radius: 6px; background: #2563eb; color: #fff;
   font-size: 0.8em; margin-right: 6px; text-transform: uppercase;}
@@ -29,8 +30,46 @@ CSS = """
 .src-text {font-size: 0.92em; line-height: 1.45; white-space: pre-wrap;
   overflow-wrap: anywhere;}
 .src-text mark {background: #fde68a; color: #111; padding: 0 1px;}
-.src-link {font-size: 0.85em;}
+.src-n {font-size: 0.75em; font-weight: 600; color: #b45309; margin-right: 2px;}
+.src-card:has(details[open]) .src-short {display: none;}
+.src-more summary {cursor: pointer; font-size: 0.85em; color: var(--link-text-color);
+  margin: 4px 0;}
+.src-link {font-size: 0.85em; overflow-wrap: anywhere;}
+.src-tools {display: flex; flex-wrap: wrap; gap: 6px; margin-top: 6px;}
+.copy-cite {font-size: 0.8em; padding: 1px 8px; border-radius: 6px; cursor: pointer;
+  border: 1px solid var(--border-color-primary); background: var(--background-fill-primary);
+  color: var(--body-text-color);}
+#filter-msg, #filter-msg p {color: var(--error-text-color, #b91c1c);}
 """
+
+# Copy to the clipboard; ``execCommand`` where the page is not a secure context (plain http on
+# a LAN address has no ``navigator.clipboard``).
+_COPY = """
+const govragCopy = (text) => {
+  if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text);
+  const t = document.createElement('textarea');
+  t.value = text; t.style.position = 'fixed'; t.style.left = '-9999px';
+  document.body.appendChild(t); t.select(); document.execCommand('copy'); t.remove();
+  return Promise.resolve();
+};
+"""
+# The sources panel's js_on_load: one listener for every "Copy citation" button it will hold.
+COPY_CITATION_JS = (
+    _COPY
+    + """
+element.addEventListener('click', (ev) => {
+  const b = ev.target.closest('.copy-cite');
+  if (!b) return;
+  const label = b.textContent;
+  govragCopy(b.dataset.cite).then(() => {
+    b.textContent = 'Copied';
+    setTimeout(() => { b.textContent = label; }, 1500);
+  });
+});
+"""
+)
+# The "Copy answer" button's js: its input is the answer as plain text.
+COPY_TEXT_JS = "(text) => {" + _COPY + "govragCopy(text || ''); return []; }"
 
 DOC_HEADERS = ["doc_id", "title", "lang", "source", "date", "country", "file", "passages"]
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
@@ -55,14 +94,48 @@ def esc(text: str) -> str:
     return html.escape(shown(text))
 
 
+def filter_problem(date_from: str, date_to: str) -> str:
+    """What is wrong with the filter boxes' dates, for a person ("" when nothing is)."""
+    problems = [
+        f"{label}: {problem}"
+        for label, value in (("From date", date_from), ("To date", date_to))
+        if (value or "").strip() and (problem := date_problem(value))
+    ]
+    return " ".join(problems)
+
+
 def filters_from(
     langs: list[str] | None, sources: list[str] | None, date_from: str, date_to: str
 ) -> Filters:
-    """The shared filter boxes' values as :class:`Filters`."""
+    """The shared filter boxes' values as :class:`Filters` (check ``filter_problem`` first)."""
     return Filters(
         langs=tuple(langs or ()), sources=tuple(sources or ()),
         date_from=(date_from or "").strip(), date_to=(date_to or "").strip(),
     )  # fmt: skip
+
+
+def filters_json(f: Filters) -> dict[str, object]:
+    """The filters a search ran with, for its export."""
+    return {"langs": list(f.langs), "sources": list(f.sources), "date_from": f.date_from,
+            "date_to": f.date_to}  # fmt: skip
+
+
+def user_error(exc: Exception) -> gr.Error:
+    """A user's mistake as the error an API caller sees: one WARNING line in the server log,
+    no traceback (Gradio prints one for every error unless told not to)."""
+    log.warning("refused: %s", exc)
+    return gr.Error(str(exc), print_exception=False)
+
+
+def warn_and_skip(message: str, n_outputs: int, filter_msg: bool = False) -> tuple[Any, ...]:
+    """Say what is wrong in a toast (a warning, not an error: no red overlay over the page) and
+    leave every output as it is; with ``filter_msg`` the last output, the line under the filter
+    boxes, shows the message too."""
+    log.warning("refused: %s", message)  # one line in the server log, no traceback
+    gr.Warning(message)
+    if filter_msg:
+        return (*(gr.skip() for _ in range(n_outputs - 1)), md_escape(message))
+    return tuple(gr.skip() for _ in range(n_outputs))
 
 
 _MARKER_MD = re.compile(r"\\\[(\d+)\\\]")  # an escaped [n] in md_escape output
@@ -74,11 +147,20 @@ def mode_label(answer: Answer) -> str:
     return "extractive (verbatim quotes)"
 
 
+def searched_for(answer: Answer) -> str:
+    """The query retrieval ran with when it is not the question as typed (a resolved follow-up)."""
+    query = " ".join(answer.retrieval_query.split())
+    return query if query and query != " ".join(answer.question.split()) else ""
+
+
 def answer_markdown(answer: Answer) -> str:
-    """The chat message with clickable [n] markers, then which mode answered and why."""
+    """The chat message with clickable [n] markers, what was searched for when that is not the
+    question, then which mode answered and why."""
     footer = f"_Answered by: {mode_label(answer)}_" + (
         f" — {md_escape(answer.note)}" if answer.note else ""
     )
+    if query := searched_for(answer):
+        footer = f"_Searched for: {md_escape(query)}_  \n{footer}"
     if answer.abstained:
         return md_escape(answer.answer) + "\n\n" + footer
     if answer.mode == "llm":  # the model's prose, each [n] a link to its source card
@@ -95,78 +177,17 @@ def answer_markdown(answer: Answer) -> str:
     return "\n\n".join([*parts, footer])
 
 
-def export_text(result: dict[str, Any], fmt: str) -> str:
-    """A search result (``SearchResult.to_json()``) as CSV (one row per hit, every citation field)
-    or as the JSON object itself."""
-    if fmt == "json":
-        return json.dumps(result, ensure_ascii=False, indent=2)
-    if fmt != "csv":
-        raise ValueError(f"export format must be 'csv' or 'json', got {fmt!r}")
-    hits = result.get("hits", [])
-    out = io.StringIO()
-    if hits:
-        writer = csv.DictWriter(out, fieldnames=list(hits[0]))
-        writer.writeheader()
-        writer.writerows(hits)
-    return out.getvalue()
-
-
-def card(anchor: str, n_label: str, title: str, lang: str, meta: str, before: str, span: str,
-          after: str, link: str) -> str:  # fmt: skip
-    e = esc
-    return (
-        f'<div class="src-card" id="{e(anchor)}">'
-        f'<div class="src-head">{e(n_label)} {e(title)}</div>'
-        f'<div class="src-meta"><span class="badge">{e(lang)}</span>{e(meta)}</div>'
-        f'<div class="src-text">…{e(before)}<mark>{e(span)}</mark>{e(after)}…</div>'
-        f'<div class="src-link">{e(link)}</div></div>'
-    )
-
-
-def sources_html(assistant: Assistant, answer: Answer) -> str:
-    """The sources panel: each citation's quote highlighted inside its surrounding passage."""
-    cards = []
-    if answer.abstained:
-        cards.append(f"<p>{html.escape(answer.answer)}</p>")
-        for i, h in enumerate(answer.closest, 1):
-            cards.append(hit_card(assistant, h, f"closest-{i}", f"({i})"))
-        return "\n".join(cards)
-    for c in answer.citations:
-        before, span, after = assistant.context(c.doc_id, c.start, c.end, margin=300)
-        meta = " · ".join(x for x in (c.source, c.date, c.doc_id) if x)
-        cards.append(
-            card(f"src-{c.n}", f"[{c.n}]", c.title, c.lang, meta, before, span, after,
-                  c.url or f"corpus document {c.doc_id}, characters {c.start}–{c.end}")
-        )  # fmt: skip
-    return "\n".join(cards)
-
-
-def hit_card(assistant: Assistant, h: Hit, anchor: str, label: str) -> str:
-    before, span, after = assistant.context(h.doc_id, h.start, h.end, margin=150)
-    meta = " · ".join(x for x in (h.source, h.date, h.chunk_id) if x)
-    return card(anchor, label, h.title, h.lang, meta, before, span, after,
-                 h.url or f"corpus document {h.doc_id}, characters {h.start}–{h.end}")  # fmt: skip
-
-
-def highlight(text: str, query: str, lang: str) -> str:
-    """Escape ``text`` and wrap words that share a BM25 term with the query in <mark>."""
-    terms = set(tokenize(query, lang))
-    out = []
-    for part in re.split(r"(\w+)", text):
-        esc_part = esc(part)
-        hit = part and part[0].isalnum() and set(tokenize(part, lang)) & terms
-        out.append(f"<mark>{esc_part}</mark>" if hit else esc_part)
-    return "".join(out)
-
-
 def status(assistant: Assistant) -> str:
-    """The line under the title: documents, passages and languages of the index."""
+    """The line under the title: documents, passages and languages of the index, and "loading
+    the model" while the background warm-up of ``rag serve`` runs (the first answer waits)."""
+    if not assistant.ready:
+        return "⏳ Loading the model and the index… (the first answer waits until they are in)"
     try:
         docs = assistant.documents()
     except Exception as exc:
         return f"⚠️ {html.escape(str(exc))}"
     chunks = sum(n for _, n in docs)
-    langs = ", ".join(sorted({d.lang for d, _ in docs}))
+    langs = md_escape(", ".join(sorted({d.lang for d, _ in docs})))
     return f"{len(docs)} documents · {chunks} passages · languages: {langs}"
 
 

@@ -66,6 +66,17 @@ class FaissBackend:
     def lock(self) -> AbstractContextManager[Any]:
         return folder.lock_for(self.index_dir)
 
+    def stamp(self) -> int | None:
+        """Changes whenever an ingest (of any process) commits: the manifest's mtime."""
+        try:
+            return (self.index_dir / folder.MANIFEST).stat().st_mtime_ns
+        except OSError:
+            return None  # mid-swap or no index: keep what is loaded
+
+    def verify(self, manifest: dict[str, Any]) -> None:
+        """Every data file matches its checksum in ``manifest``, or IndexError_."""
+        folder.verify_files(self.index_dir, manifest)
+
     def manifest(self) -> dict[str, Any]:
         folder.recover(self.index_dir)
         return folder.read_manifest(self.index_dir)

@@ -1,0 +1,129 @@
+"""Files to download, named after the query and the day: the Search tab's result set (CSV with a
+UTF-8 BOM so that Excel reads Swedish and Chinese, or JSON), with the query and filters it ran with;
+and one answer with its citations (plain text to copy, Markdown or JSON)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import re
+import tempfile
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+from rag.app.ui.cards import cite
+from rag.app.ui.widgets import mode_label, searched_for, shown
+from rag.types import Answer
+
+# Columns added to every CSV row: a rectangular table Excel, pandas and csv readers open as it is
+# (a leading comment line would become Excel's first row and push the header down).
+SEARCH_COLUMNS = ("search_query", "search_filters", "exported")
+
+
+def slug(text: str, limit: int = 50) -> str:
+    """ASCII letters, digits and hyphens only: ``"Hiroshima AI-process?" -> "hiroshima-ai-process"``
+    (accents dropped, other scripts left out)."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:limit].rstrip("-")
+
+
+def export_name(kind: str, text: str, ext: str, day: dt.date | None = None) -> str:
+    """``govrag-search-hiroshima-ai-process-2026-12-01.csv``."""
+    day = day or dt.date.today()
+    return "-".join(p for p in ("govrag", kind, slug(text), day.isoformat()) if p) + f".{ext}"
+
+
+def write_export(name: str, text: str, bom: bool = False) -> str:
+    """Write ``text`` as ``name`` in a fresh temporary folder; return the path."""
+    path = Path(tempfile.mkdtemp(prefix="govrag-export-")) / name
+    with path.open("w", newline="", encoding="utf-8-sig" if bom else "utf-8") as fh:
+        fh.write(text)
+    return str(path)
+
+
+def filters_line(result: dict[str, Any]) -> str:
+    """The filters a search ran with, in one line: ``lang=sv,nl; from=2024; per document=all``."""
+    f = result.get("filters") or {}
+    parts = [f"{name}={','.join(f[key]) if isinstance(f[key], list) else f[key]}"
+             for key, name in (("langs", "lang"), ("sources", "source"), ("date_from", "from"),
+                               ("date_to", "to")) if f.get(key)]  # fmt: skip
+    if result.get("per_document"):
+        parts.append(f"per document={result['per_document']}")
+    return "; ".join(parts) or "none"
+
+
+def export_text(result: dict[str, Any], fmt: str, day: dt.date | None = None) -> str:
+    """A search result (``SearchResult.to_json()``, optionally with ``filters`` and
+    ``per_document``) as CSV (one row per hit, every citation field, then the query, filters and
+    export day) or JSON (those as top-level fields, then the hits)."""
+    exported = (day or dt.date.today()).isoformat()
+    hits = result.get("hits", [])
+    if fmt == "json":
+        head = {k: v for k, v in result.items() if k != "hits"}
+        return json.dumps({**head, "exported": exported, "hits": hits}, ensure_ascii=False,
+                          indent=2)  # fmt: skip
+    if fmt != "csv":
+        raise ValueError(f"export format must be 'csv' or 'json', got {fmt!r}")
+    out = io.StringIO()
+    if hits:
+        extra = dict(zip(SEARCH_COLUMNS, (result.get("query", ""), filters_line(result), exported),
+                         strict=True))  # fmt: skip
+        writer = csv.DictWriter(out, fieldnames=[*hits[0], *SEARCH_COLUMNS])
+        writer.writeheader()
+        writer.writerows({**h, **extra} for h in hits)
+    return out.getvalue()
+
+
+_MD_INLINE = re.compile(r"([\\`*_<>])|(\])(?=[(\[:])")
+_MD_LINE_START = re.compile(r"^(\s*)([#>+=|-]|\d+[.)])", re.M)
+
+
+def md_text(text: str) -> str:
+    """Plain text as Markdown a person can read: only what would turn into markup (emphasis,
+    HTML, links, headings, lists) is escaped; hyphens and dots inside lines are left alone."""
+    text = _MD_INLINE.sub(lambda m: "\\" + (m.group(1) or m.group(2)), shown(text))
+    return _MD_LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
+
+
+def answer_plain(answer: Answer) -> str:
+    """The answer as clean text to paste: its [n] markers, then each source in publication form."""
+    parts = [shown(answer.answer).strip()]
+    if query := searched_for(answer):
+        parts.append(f"Searched for: {shown(query)}")
+    if answer.citations:
+        parts.append("Sources:\n" + "\n".join(f"[{c.n}] {cite(c)}" for c in answer.citations))
+    return "\n\n".join(parts)
+
+
+def answer_markdown_file(answer: Answer, day: dt.date | None = None) -> str:
+    """The answer and its citations as a Markdown file for a story."""
+    body = "\n\n".join("  \n".join(md_text(line) for line in block.splitlines())
+                       for block in answer.answer.strip().split("\n\n"))  # fmt: skip
+    parts = [f"# {md_text(answer.question)}", body]
+    if query := searched_for(answer):
+        parts.append(f"_Searched for: {md_text(query)}_")
+    if answer.citations:
+        parts.append("## Sources")
+        parts += [f"[{c.n}] {md_text(cite(c))}" for c in answer.citations]
+    day = day or dt.date.today()
+    parts.append(f"_Answered by govrag: {mode_label(answer)}; exported {day.isoformat()}_")
+    return "\n\n".join(parts) + "\n"
+
+
+def answer_json(answer: Answer, day: dt.date | None = None) -> str:
+    """The answer object (as ``rag ask --json``) with each citation in publication form."""
+    data = answer.to_json()
+    data["citations_formatted"] = [f"[{c.n}] {cite(c)}" for c in answer.citations]
+    data["exported"] = (day or dt.date.today()).isoformat()
+    return json.dumps(data, ensure_ascii=False, indent=2)
+
+
+def answer_files(answer: Answer) -> tuple[str, str]:
+    """The answer written as Markdown and as JSON; their paths."""
+    return (
+        write_export(export_name("answer", answer.question, "md"), answer_markdown_file(answer)),
+        write_export(export_name("answer", answer.question, "json"), answer_json(answer)),
+    )
