@@ -76,16 +76,24 @@ def ingest(corpus_dir: Path | None, index_dir: Path | None, model: str | None, r
     default=None,
     help="Number of passages [env RAG_TOP_K; default 5]",
 )
+@click.option(
+    "--per-doc",
+    "per_doc",
+    type=click.IntRange(1, MAX_K),
+    default=None,
+    help="At most this many passages of one document [default 3; -k N for all]",
+)
 @filter_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (see README).")
 @common
-def search(query: str, k: int | None, as_json: bool, corpus_dir: Path | None,
-           index_dir: Path | None, model: str | None, **kw: Any) -> None:  # fmt: skip
+def search(query: str, k: int | None, per_doc: int | None, as_json: bool,
+           corpus_dir: Path | None, index_dir: Path | None, model: str | None,
+           **kw: Any) -> None:  # fmt: skip
     """Find the passages that best match QUERY, in any language."""
     from rag.service import Assistant
 
     assistant = Assistant(settings_from(corpus_dir, index_dir, model))
-    result = assistant.search(query, k, filters_from(kw))
+    result = assistant.search(query, k, filters_from(kw), per_doc=per_doc)
     if as_json:
         click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
         return

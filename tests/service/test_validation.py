@@ -70,3 +70,25 @@ def test_the_api_refuses_k_0_with_the_same_message_and_logs_one_line(
     ]
     hits = client.predict("Hiroshima AI process", 2, [], api_name="/search")["hits"]
     assert len(hits) == 2
+
+
+def test_cli_search_per_doc(ingested: Assistant) -> None:
+    from click.testing import CliRunner
+
+    from rag.app.cli import main
+
+    s = ingested.settings
+    env = {
+        "RAG_MODEL": "hash:64",
+        "RAG_CACHE_DIR": str(s.cache_dir),
+        "RAG_CHUNK_TOKENS": "40",
+        "RAG_CHUNK_OVERLAP_TOKENS": "0",
+    }
+    args = ["search", "logs of high-risk AI systems", "-k", "10", "--json",
+            "--corpus", str(s.corpus_dir), "--index", str(s.index_dir)]  # fmt: skip
+    import json
+
+    capped = json.loads(CliRunner().invoke(main, args, env=env).output)
+    every = json.loads(CliRunner().invoke(main, [*args, "--per-doc", "10"], env=env).output)
+    assert sum(h["doc_id"] == "long" for h in capped["hits"]) == 3
+    assert sum(h["doc_id"] == "long" for h in every["hits"]) >= 9
