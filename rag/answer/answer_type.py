@@ -6,22 +6,25 @@ from __future__ import annotations
 
 import re
 
-# Phrases that ask for a quantity or a point in time in en, nl, sv, de, fr, es, zh. Words that also
-# start conditional clauses ("what happens when …") count only at the start of the question.
-_ASKS_NUMBER = re.compile(
-    r"\b(?:how (?:many|much|long|high|large|often)|(?:what|which) (?:date|year|day|month)s?|"
-    r"hoeveel|hoe (?:lang|hoog|groot|vaak)|welke (?:datum|dag|maand)|welk jaar|"
-    r"hur (?:många|mycket|länge|lång|hög|stor|ofta)|vilket (?:datum|år)|vilken (?:dag|månad)|"
-    r"wie (?:viele|viel|lange|hoch|groß|oft)|wann|"  # also seit/bis/ab wann
-    r"welche[mn]? (?:datum|jahr|tag|monat)|"
-    r"combien|depuis quand|jusqu'à quand|à partir de quand|"
-    r"quel(?:le)?s? (?:dates?|années?|jours?|mois)|"
-    r"cuánt[oa]s?|cuándo|qué (?:fechas?|años?|días?|mes(?:es)?))\b"
-    r"|多少|(?<!哪)几|什么时候|何时|哪一年|哪年|哪天|多久|多长时间"
+# Phrases that ask for a point in time in en, nl, sv, de, fr, es, zh. Words that also start
+# conditional clauses ("what happens when …") count only at the start of the question.
+_DATE_PHRASES = (
+    r"\b(?:(?:what|which) (?:date|year|day|month)s?|welke (?:datum|dag|maand)|welk jaar|"
+    r"vilket (?:datum|år)|vilken (?:dag|månad)|wann|"  # also seit/bis/ab wann
+    r"welche[mn]? (?:datum|jahr|tag|monat)|depuis quand|jusqu'à quand|à partir de quand|"
+    r"quel(?:le)?s? (?:dates?|années?|jours?|mois)|cuándo|qué (?:fechas?|años?|días?|mes(?:es)?))\b"
+    r"|什么时候|何时|哪一年|哪年|哪天"
     r"|^\W*(?:(?:and|but|so|en|maar|och|men|und|aber|et|mais|y|pero)\s+)?"
-    r"(?:when|since when|until when|wanneer|sinds wanneer|när|sedan när|quand)\b",
-    re.IGNORECASE,
+    r"(?:when|since when|until when|wanneer|sinds wanneer|när|sedan när|quand)\b"
 )
+# ... and for a quantity.
+_QUANTITY_PHRASES = (
+    r"\b(?:how (?:many|much|long|high|large|often)|hoeveel|hoe (?:lang|hoog|groot|vaak)|"
+    r"hur (?:många|mycket|länge|lång|hög|stor|ofta)|wie (?:viele|viel|lange|hoch|groß|oft)|"
+    r"combien|cuánt[oa]s?)\b|多少|(?<!哪)几|多久|多长时间"
+)
+_ASKS_DATE = re.compile(_DATE_PHRASES, re.IGNORECASE)
+_ASKS_NUMBER = re.compile(f"{_QUANTITY_PHRASES}|{_DATE_PHRASES}", re.IGNORECASE)
 # A number in a sentence: digits, Chinese numerals before a counter (not an article label such as
 # 第七条, which is a reference, not a quantity), or a number word from two up (articles such as
 # "en", "een", "un" are left out, and Swedish "sex").
@@ -52,17 +55,6 @@ def has_number(sentence: str) -> bool:
     return bool(_HAS_NUMBER.search(sentence))
 
 
-# The questions among those that ask for a point in time (a "when" is not answered by "two").
-_ASKS_DATE = re.compile(
-    r"\b(?:(?:what|which) (?:date|year|day|month)s?|welke (?:datum|dag|maand)|welk jaar|"
-    r"vilket (?:datum|år)|vilken (?:dag|månad)|(?:seit |bis |ab )?wann|"
-    r"welche[mn]? (?:datum|jahr|tag|monat)|depuis quand|jusqu'à quand|à partir de quand|"
-    r"quel(?:le)?s? (?:dates?|années?|jours?|mois)|cuándo|qué (?:fechas?|años?|días?|mes(?:es)?))\b"
-    r"|什么时候|何时|哪一年|哪年|哪天"
-    r"|^\W*(?:(?:and|but|so|en|maar|och|men|und|aber|et|mais|y|pero)\s+)?"
-    r"(?:when|since when|until when|wanneer|sinds wanneer|när|sedan när|quand)\b",
-    re.IGNORECASE,
-)
 _MONTHS = (
     "january|february|march|april|may|june|july|august|september|october|november|december|"
     "januari|februari|maart|mei|juni|juli|augustus|oktober|"

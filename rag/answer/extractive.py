@@ -10,7 +10,7 @@ Not done here: generating prose (see ``llm.py`` for the optional LLM path), retr
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -157,14 +157,21 @@ class ExtractiveAnswerer:
         if not question:
             raise ValueError("the question is empty")
         filters = filters or Filters()
+        memo: dict[str, np.ndarray] = {}  # each text is encoded once per question
+
+        def vec(text: str) -> np.ndarray:
+            if text not in memo:
+                memo[text] = self.retriever.embedder.encode_queries([text])[0]
+            return memo[text]
+
         if not history:
-            return self._retrieve(question, question, filters, k)
+            return self._retrieve(question, question, filters, k, vec)
         probes: dict[str, Retrieval] = {}
 
         def stands_alone(q: str) -> bool:
             key = (q, filters)
             if key not in self._alone:
-                probes[q] = r = self._retrieve(q, q, filters, k)
+                probes[q] = r = self._retrieve(q, q, filters, k, vec)
                 ev = self.evidence(r.query, r.query_lang, r.query_vec, r.ranked, r.hits)
                 if len(self._alone) > 512:
                     self._alone.clear()
@@ -172,29 +179,33 @@ class ExtractiveAnswerer:
             return self._alone[key]
 
         def similarity(a: str, b: str) -> float:
-            va, vb = self.retriever.embedder.encode_queries([a, b])
-            return float(va @ vb)
+            return float(vec(a) @ vec(b))
 
         res = resolve(question, history, stands_alone, similarity, self.config.follow_up_cos)
         if not res.is_follow_up:
-            return probes.get(question) or self._retrieve(question, question, filters, k)
-        return self._retrieve(question, res.query, filters, k, subject=res.subject)
+            return probes.get(question) or self._retrieve(question, question, filters, k, vec)
+        return self._retrieve(question, res.query, filters, k, vec, subject=res.subject)
 
     def _retrieve(
-        self, question: str, query: str, filters: Filters, k: int, subject: str = ""
+        self,
+        question: str,
+        query: str,
+        filters: Filters,
+        k: int,
+        vec: Callable[[str], np.ndarray],
+        subject: str = "",
     ) -> Retrieval:
         """Passages for ``query``. For a follow-up (``subject`` given) the passages come from
         the subject and the question together, and their sentences are scored against the
         question with the subject's vector mixed in at ``subject_weight``, so the evidence
         answers the follow-up rather than repeating the answer to the subject."""
         query_lang = detect_language(query)
-        raw = self.retriever.embedder.encode_queries([query])[0]
+        raw = vec(query)
         ranked = self.retriever.rank(query, raw, query_lang, k, filters)
         lang = detect_language(question)
         query_vec = topic_vec = self.retriever.query_vector(raw, query_lang)
         if subject:
-            vq, vs = self.retriever.embedder.encode_queries([question, subject])
-            mixed = vq + self.config.subject_weight * vs
+            mixed = vec(question) + self.config.subject_weight * vec(subject)
             query_vec = self.retriever.query_vector(mixed / np.linalg.norm(mixed), lang)
         return Retrieval(
             question, lang, query, query_lang, query_vec, ranked, self.retriever.hits(ranked),
@@ -225,15 +236,20 @@ class ExtractiveAnswerer:
         return compose(r.question, r.lang, self.select(self.number_first(r.question, evidence)),
                        r.query)  # fmt: skip
 
+    def _typed(self, question: str, evidence: Sequence[Evidence]) -> tuple[bool, Evidence | None]:
+        """(does the number check apply, the best sentence within ``number_margin`` of the best
+        that holds what the question asks for: a date for a "when" question, else a number)."""
+        margin = self.config.number_margin
+        if margin is None or not evidence or not asks_for_number(question):
+            return False, None
+        floor = evidence[0].score - margin
+        holds = has_date if asks_for_date(question) else has_number
+        return True, next((ev for ev in evidence if ev.score >= floor and holds(ev.quote)), None)
+
     def number_first(self, question: str, evidence: list[Evidence]) -> list[Evidence]:
         """For a question asking for a number or a date, the best sentence that holds one (within
         ``number_margin`` of the best) leads the evidence: the answer's type comes first."""
-        margin = self.config.number_margin
-        if margin is None or not evidence or not asks_for_number(question):
-            return evidence
-        floor = evidence[0].score - margin
-        holds = has_date if asks_for_date(question) else has_number
-        first = next((ev for ev in evidence if ev.score >= floor and holds(ev.quote)), None)
+        _, first = self._typed(question, evidence)
         if first is None or first is evidence[0]:
             return evidence
         return [first, *(ev for ev in evidence if ev is not first)]
@@ -242,12 +258,8 @@ class ExtractiveAnswerer:
         """The question asks for a number or a date and no sentence within ``number_margin`` of
         the best evidence (sorted best first) holds one — a date for a "when" question, not
         just any number (False when the check is off)."""
-        margin = self.config.number_margin
-        if margin is None or not evidence or not asks_for_number(question):
-            return False
-        floor = evidence[0].score - margin
-        holds = has_date if asks_for_date(question) else has_number
-        return not any(holds(ev.quote) for ev in evidence if ev.score >= floor)
+        applies, first = self._typed(question, evidence)
+        return applies and first is None
 
 
 def _is_heading(quote: str, title: str) -> bool:

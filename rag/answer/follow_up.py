@@ -37,13 +37,19 @@ _CONNECTIVE = re.compile(
     r"|^\W*(?:那么|那|还有|另外|此外|而)",
     re.IGNORECASE,
 )
+
+
 # Pronouns that point back to something named earlier, per question language. Only forms that
 # cannot be an article or a dummy subject: "it", "this", "there" ("Is it legal…?", "Are there
 # fines…?") and Dutch "de", Swedish "de"/"den"/"det", German "die"/"das" are left out; such
 # questions are judged by whether they stand alone.
-_ANAPHORA = {
-    lang: re.compile(rf"\b(?:{words})\b", re.IGNORECASE)
-    for lang, words in {
+def _by_language(words: dict[str, str], pattern: str) -> dict[str, re.Pattern[str]]:
+    """One case-insensitive regex per language: ``pattern`` with ``{}`` for the alternatives."""
+    return {lang: re.compile(pattern.format(w), re.IGNORECASE) for lang, w in words.items()}
+
+
+_ANAPHORA = _by_language(
+    {
         "en": "they|them|their|theirs|these|those|he|she|him|her|his",
         "nl": "zij|ze|hun|hen|hij|deze|daarvan|ervan",
         "sv": "dem|deras|dessa|han|hon|henne|honom",
@@ -52,21 +58,22 @@ _ANAPHORA = {
         "es": "ellos|ellas|sus|esos|esas|estos|estas",
         "da": "de|dem|deres|disse|han|hun",
         "no": "de|dem|deres|disse|han|hun",
-    }.items()
-}
+    },
+    r"\b(?:{})\b",
+)
 _ANAPHORA_ZH = re.compile("他们|她们|它们|这些|那些|其")
 # A demonstrative as the question's last word points back ("What are the fines for that?").
-_POINTS_BACK = {
-    lang: re.compile(rf"\b(?:{words})\W*$", re.IGNORECASE)
-    for lang, words in {
+_POINTS_BACK = _by_language(
+    {
         "en": "it|that|this|them|those|these",
         "nl": "dat|dit|daarvan|ervan|daarover",
         "sv": "det|detta|dem|därom",
         "de": "das|es|dies|dafür|davon|dazu|darüber",
         "fr": "cela|ça|ceci",
         "es": "eso|esto|ello",
-    }.items()
-}
+    },
+    r"\b(?:{})\W*$",
+)
 _WORD = re.compile(r"\w+")
 
 

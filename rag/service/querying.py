@@ -59,10 +59,9 @@ class Querier:
     def _changed_elsewhere(self) -> bool:
         """Another process (``rag ingest``) committed since the index was loaded (FAISS folder;
         a Qdrant collection is read live and needs no reload)."""
-        stamp = getattr(self.backend, "stamp", None)
-        if stamp is None or self._retriever is None:
+        if self._retriever is None:
             return False
-        now = stamp()
+        now = self.backend.stamp()
         return now is not None and now != self._stamp
 
     @property
@@ -73,8 +72,7 @@ class Querier:
             if self._changed_elsewhere():
                 self._retriever = None
             if self._retriever is None:
-                stamp = getattr(self.backend, "stamp", None)
-                self._stamp = stamp() if stamp is not None else None
+                self._stamp = self.backend.stamp()
                 reader = self.backend.reader(model=self.embedder.name)
                 built = reader.manifest.get("index_settings")
                 current = index_settings(self.settings)

@@ -24,21 +24,24 @@ from rag.ingest.uploads import (
     write_sidecar,
 )
 from rag.service import Assistant
+from rag.types import Document
 
 
-def corpus_table(assistant: Assistant) -> list[list[Any]]:
+def corpus_table(
+    assistant: Assistant, docs: list[tuple[Document, int]] | None = None
+) -> list[list[Any]]:
     """One row per indexed document: id, title, language, source, date, country, file, passages."""
     try:
-        docs = assistant.documents()
+        docs = assistant.documents() if docs is None else docs
     except Exception:
         return []
     return [[d.doc_id, d.title, d.lang, d.source, d.date, d.country, d.path, n]
             for d, n in docs]  # fmt: skip
 
 
-def file_choices(assistant: Assistant) -> list[str]:
+def file_choices(assistant: Assistant, docs: list[tuple[Document, int]] | None = None) -> list[str]:
     """The corpus files that can be removed."""
-    return sorted({row[6] for row in corpus_table(assistant)})
+    return sorted({row[6] for row in corpus_table(assistant, docs)})
 
 
 def corpus_views(
@@ -47,13 +50,17 @@ def corpus_views(
     """The status line, the language and source filters, the table and the removal list, read
     from the index now; the filter values and the file chosen for removal are kept where they
     still exist."""
-    lang_choices, source_choices = choices(assistant)
-    files = file_choices(assistant)
+    try:  # read once for all five views
+        docs: list[tuple[Document, int]] | None = assistant.documents()
+    except Exception:  # no index yet: each view says so in its own way
+        docs = None
+    lang_choices, source_choices = choices(assistant, docs)
+    table, files = corpus_table(assistant, docs), file_choices(assistant, docs)
     return (
-        status(assistant),
+        status(assistant, docs),
         gr.update(choices=lang_choices, value=[x for x in langs or [] if x in lang_choices]),
         gr.update(choices=source_choices, value=[x for x in sources or [] if x in source_choices]),
-        corpus_table(assistant),
+        table,
         gr.update(choices=files, value=removal if removal in files else None),
     )
 

@@ -14,7 +14,7 @@ import gradio as gr
 
 from rag.ingest.uploads import date_problem
 from rag.service import Assistant
-from rag.types import Answer, Filters
+from rag.types import Answer, Document, Filters
 
 log = logging.getLogger(__name__)
 
@@ -177,13 +177,13 @@ def answer_markdown(answer: Answer) -> str:
     return "\n\n".join([*parts, footer])
 
 
-def status(assistant: Assistant) -> str:
+def status(assistant: Assistant, docs: list[tuple[Document, int]] | None = None) -> str:
     """The line under the title: documents, passages and languages of the index, and "loading
     the model" while the background warm-up of ``rag serve`` runs (the first answer waits)."""
     if not assistant.ready:
         return "⏳ Loading the model and the index… (the first answer waits until they are in)"
     try:
-        docs = assistant.documents()
+        docs = assistant.documents() if docs is None else docs
     except Exception as exc:
         return f"⚠️ {html.escape(str(exc))}"
     chunks = sum(n for _, n in docs)
@@ -191,10 +191,12 @@ def status(assistant: Assistant) -> str:
     return f"{len(docs)} documents · {chunks} passages · languages: {langs}"
 
 
-def choices(assistant: Assistant) -> tuple[list[str], list[str]]:
+def choices(
+    assistant: Assistant, docs: list[tuple[Document, int]] | None = None
+) -> tuple[list[str], list[str]]:
     """The languages and sources of the index, for the filter boxes."""
     try:
-        docs = assistant.documents()
+        docs = assistant.documents() if docs is None else docs
     except Exception:  # no index yet
         return [], []
     langs = sorted({d.lang for d, _ in docs if d.lang})

@@ -105,6 +105,12 @@ class QdrantBackend:
                 f"RAG_MODEL={built.get('name')}"
             )
 
+    def verify(self, manifest: dict[str, Any]) -> None:
+        """Nothing to check locally: the server keeps its own data consistent."""
+
+    def stamp(self) -> int | None:
+        return None  # read live: no loaded copy to refresh
+
     def writer(self, *, model: str, dim: int, rebuild: bool) -> Writer:
         return QdrantWriter(self, model=model, dim=dim, rebuild=rebuild)
 
