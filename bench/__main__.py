@@ -1,6 +1,7 @@
 """``python -m bench [--json] [--repeat N]``: speed on the shipped corpus against the floors and a
 stock LangChain pipeline. ``python -m bench scale [--json] [--max-n N]``: index types on synthetic
 vectors up to a million. ``python -m bench encoders [--json]``: embedding back ends and threads.
+``python -m bench reader [--json]``: `rag ask` with and without the reader.
 
 Each prints a markdown table (progress goes to stderr) or, with ``--json``, one JSON object, and
 writes both to ``bench/results/<name>_<date>.{json,md}``.
@@ -24,7 +25,9 @@ def _log(msg: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    ap.add_argument("what", nargs="?", default="speed", choices=["speed", "scale", "encoders"])
+    ap.add_argument(
+        "what", nargs="?", default="speed", choices=["speed", "scale", "encoders", "reader"]
+    )
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--repeat", type=int, default=3, help="rounds; medians are reported")
     ap.add_argument("--max-n", type=int, default=1_000_000, help="scale: largest N")
@@ -49,6 +52,8 @@ def main(argv: list[str] | None = None) -> None:
         from bench import speed as mod
     elif args.what == "scale":
         from bench import scale as mod  # type: ignore[no-redef]
+    elif args.what == "reader":
+        from bench import reader as mod  # type: ignore[no-redef]
     else:
         from bench import encoders as mod  # type: ignore[no-redef]
     out.update(mod.run(repeat=args.repeat, max_n=args.max_n, quality=not args.no_quality,

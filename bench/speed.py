@@ -163,7 +163,7 @@ def run(repeat: int = 3, log: Any = print, **_options: Any) -> dict[str, Any]:
 TARGETS = {
     "ingest_ratio": ("≤ 1.1", lambda o: o["ingest_ratio"] <= 1.1),
     "search_ratio": ("≤ 1.2", lambda o: o["search_ratio"] <= 1.2),
-    "ask_p50_ms": ("< 150", lambda o: o["ask_p50_ms"] < 150),
+    "ask_p50_ms": ("≤ 500", lambda o: o["ask_p50_ms"] <= 500),  # with the reader (#17)
     "reingest_share": ("< 0.05", lambda o: o["reingest_share"] < 0.05),
     "ingest_speedup_vs_langchain": ("≥ 3", lambda o: o["ingest_speedup_vs_langchain"] >= 3),
     "search_speedup_vs_langchain": ("≥ 3", lambda o: o["search_speedup_vs_langchain"] >= 3),

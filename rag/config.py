@@ -60,6 +60,11 @@ class Settings:
     # Optional LLM answers (see README "LLM mode"): a model in init_chat_model form, e.g.
     # "ollama:llama3.1" or "openai:gpt-4o-mini"; empty = extractive answers only.
     llm: str = ""
+    # The reader that judges which sentences answer (rag/models/reader): "none" (similarity
+    # scores and a threshold), "govrag-reader" (the shipped one: not the default, because on the
+    # dev set it answers far less than the similarity answerer; README "The reader"), a folder
+    # with reader.json + reader.safetensors, or a CrossEncoder folder or hub name.
+    reader: str = "none"
     llm_base_url: str = ""  # e.g. http://localhost:11434 (Ollama) or http://host:8000/v1
     llm_api_key: str = field(default="", repr=False)
     llm_timeout: float = 60.0
@@ -124,6 +129,12 @@ class Settings:
                 f"qdrant_quantization must be 'none' or 'int8', got {self.qdrant_quantization!r}"
             )
 
+    @property
+    def reader_name(self) -> str:
+        """The reader to load ("none" for none)."""
+        name = self.reader.strip()
+        return "none" if name.lower() in ("", "none", "off") else name
+
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
         """Defaults, then ``RAG_CORPUS_DIR``/``RAG_INDEX_DIR``/``RAG_MODEL``/..., then overrides."""
@@ -143,6 +154,7 @@ class Settings:
             "RAG_MAX_FILE_MB": ("max_file_mb", float),
             "RAG_MAX_UPLOAD_MB": ("max_upload_mb", float),
             "RAG_LLM": ("llm", str),
+            "RAG_READER": ("reader", str),
             "RAG_LLM_BASE_URL": ("llm_base_url", str),
             "RAG_LLM_API_KEY": ("llm_api_key", str),
             "RAG_LLM_TIMEOUT": ("llm_timeout", float),

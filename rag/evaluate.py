@@ -201,6 +201,14 @@ def evaluate_devset(retriever: Retriever, questions: Sequence[DevQuestion], k: i
     return compute_metrics(devset_rankings(retriever, qs, vecs, k), [1] * len(qs))
 
 
+def evaluate_devset_reranked(rerank: Any, questions: Sequence[DevQuestion], k: int = 10) -> Metrics:
+    """As :func:`evaluate_devset`, over ``rerank(question, k) -> hits`` (the passages the reader
+    says answer moved first: ``Querier.reranked``)."""
+    qs = [q for q in questions if q.answerable]
+    rankings = [[chunk_is_gold(q, h.doc_id, h.text) for h in rerank(q.question, k)] for q in qs]
+    return compute_metrics(rankings, [1] * len(qs))
+
+
 def devset_rankings(
     retriever: Retriever, questions: Sequence[DevQuestion], vecs: np.ndarray, k: int
 ) -> list[list[bool]]:
@@ -226,6 +234,8 @@ class AnswerMetrics:
     gold_cited: int  # answerable questions with a citation inside a gold passage
     citations: int
     exact_quotes: int  # citations with quote == document.text[start:end]
+    phrase_quoted: int = 0  # answerable questions with a quote holding (part of) a gold phrase
+    first_quote_phrase: int = 0  # ... where citation [1] is that quote
 
     def to_json(self) -> dict[str, float | int]:
         abstained = self.abstained_unanswerable + (self.answerable - self.answered_answerable)
@@ -237,6 +247,8 @@ class AnswerMetrics:
             "abstain_precision": _ratio(self.abstained_unanswerable, abstained),
             "abstain_recall": _ratio(self.abstained_unanswerable, self.unanswerable),
             "gold_cited_rate": _ratio(self.gold_cited, self.answerable),
+            "phrase_quoted_rate": _ratio(self.phrase_quoted, self.answerable),
+            "first_quote_phrase_rate": _ratio(self.first_quote_phrase, self.answerable),
             "exact_quote_rate": _ratio(self.exact_quotes, self.citations),
             "citations": self.citations,
         }
@@ -244,6 +256,20 @@ class AnswerMetrics:
 
 def _ratio(a: int, b: int) -> float:
     return round(a / b, 4) if b else 0.0
+
+
+def quote_holds_phrase(q: DevQuestion, doc_id: str, text: str, start: int, end: int) -> bool:
+    """``text[start:end]`` overlaps an occurrence of a gold phrase in a gold document: the
+    sentence that answers is the one quoted (stricter than :func:`quote_is_gold`)."""
+    for gold_doc, phrase in q.gold:
+        if gold_doc != doc_id or not phrase:
+            continue
+        at = text.find(phrase)
+        while at >= 0:
+            if start < at + len(phrase) and end > at:
+                return True
+            at = text.find(phrase, at + 1)
+    return False
 
 
 def quote_is_gold(q: DevQuestion, doc_id: str, text: str, start: int, end: int) -> bool:
@@ -268,7 +294,7 @@ def evaluate_answers(ask: Any, index: Any, questions: Sequence[DevQuestion]) -> 
     A citation counts as gold when its quote lies in the paragraph of a gold document that holds
     the gold phrase (see :func:`quote_is_gold`).
     """
-    answered = abstained = gold = n_cit = exact = 0
+    answered = abstained = gold = n_cit = exact = phrase = first = 0
     for q in questions:
         answer = ask(q.question)
         if answer.abstained:
@@ -276,15 +302,20 @@ def evaluate_answers(ask: Any, index: Any, questions: Sequence[DevQuestion]) -> 
             continue
         answered += q.answerable
         docs = index.documents({c.doc_id for c in answer.citations}, with_text=True)
-        hit = False
-        for c in answer.citations:
+        hit = quoted = False
+        for i, c in enumerate(answer.citations):
             text = docs[c.doc_id].text
             n_cit += 1
             exact += text[c.start : c.end] == c.quote
             hit = hit or quote_is_gold(q, c.doc_id, text, c.start, c.end)
+            holds = quote_holds_phrase(q, c.doc_id, text, c.start, c.end)
+            quoted = quoted or holds
+            first += q.answerable and i == 0 and holds
         gold += q.answerable and hit
+        phrase += q.answerable and quoted
     n_ans = sum(q.answerable for q in questions)
     return AnswerMetrics(
         answerable=n_ans, unanswerable=len(questions) - n_ans, answered_answerable=answered,
         abstained_unanswerable=abstained, gold_cited=gold, citations=n_cit, exact_quotes=exact,
+        phrase_quoted=phrase, first_quote_phrase=first,
     )  # fmt: skip

@@ -5,6 +5,7 @@ text; the answerers (``extractive.py``, ``llm.py``) choose the evidence, this mo
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -111,6 +112,18 @@ class Retrieval:
     topic_vec: np.ndarray | None = None
 
 
+# A "[10]" inside source text (a footnote marker of the Official Journal, "[45] Commission
+# Decision …") would read as citation 10 in the answer; the answer text shows it as "⁽¹⁰⁾". The
+# citation's ``quote`` keeps the exact source text.
+_MARKER = re.compile(r"\[(\d{1,4})\]")
+_SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def render_quote(quote: str) -> str:
+    """The quote as the answer text shows it: no ``[n]`` that is not a citation."""
+    return _MARKER.sub(lambda m: f"⁽{m.group(1).translate(_SUPERSCRIPT)}⁾", quote)
+
+
 def overlaps(a: Evidence, b: Evidence) -> bool:
     return a.hit.doc_id == b.hit.doc_id and a.start < b.end and b.start < a.end
 
@@ -129,7 +142,8 @@ def abstention(r: Retrieval, mode: str, note: str = "") -> Answer:
 
 
 def compose(question: str, lang: str, chosen: Sequence[Evidence], query: str = "") -> Answer:
-    """Group quotes by source (in order of first appearance) and number them [1], [2], …"""
+    """Group quotes by source (in order of first appearance; within a source in the order
+    chosen, best first) and number them [1], [2], …"""
     by_doc: OrderedDict[str, list[Evidence]] = OrderedDict()
     for ev in chosen:
         by_doc.setdefault(ev.hit.doc_id, []).append(ev)
@@ -139,7 +153,7 @@ def compose(question: str, lang: str, chosen: Sequence[Evidence], query: str = "
         h = evs[0].hit
         meta = ", ".join(x for x in (h.lang, h.date) if x)
         quotes = []
-        for ev in sorted(evs, key=lambda e: e.start):
+        for ev in evs:  # best first, as chosen
             n = len(citations) + 1
             citations.append(
                 Citation(
@@ -156,7 +170,7 @@ def compose(question: str, lang: str, chosen: Sequence[Evidence], query: str = "
                     url=h.url,
                 )
             )
-            quotes.append(f"“{ev.quote}” [{n}]")
+            quotes.append(f"“{render_quote(ev.quote)}” [{n}]")
         blocks.append(f"{h.title} ({meta}):\n" + " … ".join(quotes))
     text = lead_line(lang, len(by_doc)) + "\n\n" + "\n\n".join(blocks)
     return Answer(

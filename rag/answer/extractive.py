@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -33,6 +33,7 @@ from rag.answer.follow_up import resolve
 from rag.index.lexical import tokenize
 from rag.ingest.chunking import CJK_ENDS, CJK_FULL_STOPS, LATIN_ENDS, text_length
 from rag.ingest.lang import detect_language
+from rag.models.reader import Reader
 from rag.search.retrieve import Retriever
 from rag.types import Answer, Filters, Hit
 
@@ -60,17 +61,50 @@ class AnswerConfig:
     # a follow-up is scored with the subject's vector mixed in at this weight.
     follow_up_cos: float = 0.8
     subject_weight: float = 0.5
+    # The reader (rag/models/reader): the best sentences by the scores above are re-scored by it,
+    # at most this many; with a reader, evidence is what it says answers (probability at least
+    # its calibrated threshold), best first, and nothing else is quoted.
+    reader_candidates: int = 24
 
 
 class ExtractiveAnswerer:
     """Question → evidence sentences from the top passages → cited Answer (or abstention)."""
 
-    def __init__(self, retriever: Retriever, config: AnswerConfig | None = None) -> None:
+    def __init__(
+        self,
+        retriever: Retriever,
+        config: AnswerConfig | None = None,
+        reader: Reader | None = None,
+    ) -> None:
         self.retriever = retriever
         self.config = config or AnswerConfig()
+        self.reader = reader
         self._alone: dict[tuple[str, Filters], bool] = {}  # does a question stand alone
 
     def evidence(
+        self,
+        question: str,
+        question_lang: str,
+        query_vec: np.ndarray,
+        ranked: list[tuple[int, float]],
+        hits: list[Hit],
+    ) -> list[Evidence]:
+        """Candidate sentences (:meth:`candidates`), re-scored by the reader when there is one:
+        then each score is the reader's probability that the sentence answers ``question``."""
+        found = self.candidates(question, question_lang, query_vec, ranked, hits)
+        if self.reader is None or not found:
+            return found
+        found = found[: self.config.reader_candidates]
+        probs = self.reader.probabilities(question, [ev.quote for ev in found])
+        order = sorted(range(len(found)), key=lambda i: (-float(probs[i]), i))
+        return [replace(found[i], score=float(probs[i])) for i in order]
+
+    @property
+    def floor(self) -> float:
+        """The best evidence must score at least this for an answer (else: abstain)."""
+        return self.reader.threshold if self.reader is not None else self.config.min_score
+
+    def candidates(
         self,
         question: str,
         question_lang: str,
@@ -100,6 +134,7 @@ class ExtractiveAnswerer:
                     continue
                 seen.add(key)
                 end = _through_items(hit.text, doc_text_offset, start, end, in_chunk[i + 1 :])
+                end = _whole_sentence(hit.text, doc_text_offset, end, in_chunk[i + 1 :])
                 quote = hit.text[start - doc_text_offset : end - doc_text_offset]
                 if text_length(quote) < cfg.min_chars:
                     continue
@@ -123,6 +158,8 @@ class ExtractiveAnswerer:
         cfg = self.config
         if not evidence:
             return []
+        if self.reader is not None:  # the sentences the reader says answer, and only those
+            return self._distinct([ev for ev in evidence if ev.score >= self.reader.threshold])
         best = evidence[0].score
         first_of_doc: dict[str, Evidence] = {}
         for ev in evidence:
@@ -130,7 +167,13 @@ class ExtractiveAnswerer:
                 first_of_doc.setdefault(ev.hit.doc_id, ev)
         order = [evidence[0], *first_of_doc.values()]
         order += [ev for ev in evidence if ev.score >= best - cfg.margin]
-        pool = list({id(ev): ev for ev in order}.values())[: cfg.max_quotes * 3]
+        return self._distinct(list({id(ev): ev for ev in order}.values()))
+
+    def _distinct(self, order: list[Evidence]) -> list[Evidence]:
+        """At most ``max_quotes`` of ``order``, in order, none a near-duplicate of or overlapping
+        an earlier one."""
+        cfg = self.config
+        pool = order[: cfg.max_quotes * 3]
         vecs = self.retriever.index.vectors_of([ev.sentence_row for ev in pool], sentences=True)
         chosen: list[int] = []
         for i in range(len(pool)):
@@ -175,7 +218,7 @@ class ExtractiveAnswerer:
                 ev = self.evidence(r.query, r.query_lang, r.query_vec, r.ranked, r.hits)
                 if len(self._alone) > 512:
                     self._alone.clear()
-                self._alone[key] = bool(ev) and ev[0].score >= self.config.min_score
+                self._alone[key] = bool(ev) and ev[0].score >= self.floor
             return self._alone[key]
 
         def similarity(a: str, b: str) -> float:
@@ -224,17 +267,38 @@ class ExtractiveAnswerer:
 
     def answer_from(self, r: Retrieval) -> Answer:
         """Evidence sentences of retrieved passages → a cited Answer, or an abstention."""
-        cfg = self.config
         evidence = self.evidence(r.query, r.query_lang, r.query_vec, r.ranked, r.hits)
         judged = evidence
         if r.topic_vec is not None:  # a follow-up: is its subject and question answered at all
             judged = self.evidence(r.query, r.query_lang, r.topic_vec, r.ranked, r.hits)
-        if not judged or judged[0].score < cfg.min_score:
+        if not judged or judged[0].score < self.floor:
             return abstention(r, "extractive")
-        if self.lacks_number(r.question, evidence):
+        # With a reader, whether a sentence answers is the reader's judgement alone.
+        if self.reader is None and self.lacks_number(r.question, evidence):
             return abstention(r, "extractive", NO_NUMBER_NOTE)
         return compose(r.question, r.lang, self.select(self.number_first(r.question, evidence)),
                        r.query)  # fmt: skip
+
+    def rerank(self, r: Retrieval) -> tuple[list[Hit], dict[str, float]]:
+        """The hits with the passages whose sentences the reader says answer first (by their best
+        sentence's probability), the others after them in retrieval order; and the best reader
+        probability per chunk id (only the sentences it was shown). Without a reader: unchanged."""
+        if self.reader is None or not r.hits:
+            return list(r.hits), {}
+        best: dict[str, float] = {}
+        for ev in self.evidence(r.query, r.query_lang, r.query_vec, r.ranked, r.hits):
+            best[ev.hit.chunk_id] = max(best.get(ev.hit.chunk_id, 0.0), ev.score)
+        floor = self.reader.threshold
+        order = sorted(
+            range(len(r.hits)),
+            key=lambda i: (
+                (-best.get(r.hits[i].chunk_id, 0.0), i)
+                if best.get(r.hits[i].chunk_id, 0.0) >= floor
+                else (0.0, i)
+            ),
+        )
+        hits = [replace(r.hits[i], rank=n + 1) for n, i in enumerate(order)]
+        return hits, best
 
     def _typed(self, question: str, evidence: Sequence[Evidence]) -> tuple[bool, Evidence | None]:
         """(does the number check apply, the best sentence within ``number_margin`` of the best
@@ -242,7 +306,8 @@ class ExtractiveAnswerer:
         margin = self.config.number_margin
         if margin is None or not evidence or not asks_for_number(question):
             return False, None
-        floor = evidence[0].score - margin
+        # With a reader the candidates are the sentences it says answer; else those near the best.
+        floor = self.floor if self.reader is not None else evidence[0].score - margin
         holds = has_date if asks_for_date(question) else has_number
         return True, next((ev for ev in evidence if ev.score >= floor and holds(ev.quote)), None)
 
@@ -301,4 +366,24 @@ def _through_items(
         end = e
         if text[e - offset - 1] in _FULL_STOPS:
             break  # the enumeration's sentence is over
+    return end
+
+
+_TERMINAL = LATIN_ENDS + CJK_ENDS + ":：;\"'”’»)]）」』"
+
+
+def _whole_sentence(
+    text: str, offset: int, end: int, following: Sequence[tuple[int, int, int, float]]
+) -> int:
+    """End of a quote that would stop mid-sentence: a sentence too long for one piece was cut at
+    a space or comma (``chunking._split_long``); the quote runs on through the following pieces
+    of the passage (separated by spaces, no line break) until the sentence ends."""
+    for _, s, e in ((x[0], x[1], x[2]) for x in following):
+        if s < end:
+            continue
+        tail = text[end - offset - 1] if end - offset >= 1 else ""
+        gap = text[end - offset : s - offset]
+        if tail in _TERMINAL or "\n" in gap or gap.strip(" ,，、"):
+            break
+        end = e
     return end

@@ -122,7 +122,7 @@ def search(query: str, k: int | None, per_doc: int | None, as_json: bool,
 )
 @common
 def ask(question: str, history_file: Path | None, as_json: bool, llm: str | None,
-        llm_base_url: str | None, extractive: bool, corpus_dir: Path | None,
+        llm_base_url: str | None, reader: str | None, extractive: bool, corpus_dir: Path | None,
         index_dir: Path | None, model: str | None, **kw: Any) -> None:  # fmt: skip
     """Answer QUESTION with verbatim, cited quotes from the corpus (or say it cannot).
 
@@ -132,7 +132,9 @@ def ask(question: str, history_file: Path | None, as_json: bool, llm: str | None
     """
     from rag.service import Assistant
 
-    settings = settings_from(corpus_dir, index_dir, model, llm=llm, llm_base_url=llm_base_url)
+    settings = settings_from(
+        corpus_dir, index_dir, model, llm=llm, llm_base_url=llm_base_url, reader=reader
+    )
     assistant = Assistant(settings)
     answer = assistant.ask(
         question,
@@ -192,12 +194,18 @@ def ask(question: str, history_file: Path | None, as_json: bool, llm: str | None
     default=None,
     help="Retrieval mode to evaluate [env RAG_RETRIEVAL; default hybrid]",
 )
+@click.option(
+    "--rerank",
+    is_flag=True,
+    help="With --devset: also score the passages reordered by the reader (those it says answer "
+    "first), as the LangChain retriever returns them.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @common
 def eval_(data_dir: Path | None, queries_lang: str | None, corpus_langs: tuple[str, ...],
           devset: Path | None, k: int, answers: bool, llm: str | None, llm_base_url: str | None,
-          retrieval: str | None, as_json: bool, corpus_dir: Path | None, index_dir: Path | None,
-          model: str | None) -> None:  # fmt: skip
+          reader: str | None, retrieval: str | None, rerank: bool, as_json: bool,
+          corpus_dir: Path | None, index_dir: Path | None, model: str | None) -> None:  # fmt: skip
     """Measure retrieval: R@1/5/10, MRR@10, nDCG@10 on a BEIR folder or a dev set.
 
     \b
@@ -205,7 +213,13 @@ def eval_(data_dir: Path | None, queries_lang: str | None, corpus_langs: tuple[s
     rag eval --devset tests/data/devset.jsonl
     rag eval --devset tests/data/devset.jsonl --answers
     """
-    from rag.evaluate import evaluate_answers, evaluate_beir, evaluate_devset, load_devset
+    from rag.evaluate import (
+        evaluate_answers,
+        evaluate_beir,
+        evaluate_devset,
+        evaluate_devset_reranked,
+        load_devset,
+    )
     from rag.service import Assistant
 
     if (data_dir is None) == (devset is None):
@@ -213,7 +227,13 @@ def eval_(data_dir: Path | None, queries_lang: str | None, corpus_langs: tuple[s
     if answers and devset is None:
         raise click.UsageError("--answers needs --devset")
     settings = settings_from(
-        corpus_dir, index_dir, model, retrieval=retrieval, llm=llm, llm_base_url=llm_base_url
+        corpus_dir,
+        index_dir,
+        model,
+        retrieval=retrieval,
+        llm=llm,
+        llm_base_url=llm_base_url,
+        reader=reader,
     )
     assistant = Assistant(settings)
     if answers:
@@ -238,13 +258,27 @@ def eval_(data_dir: Path | None, queries_lang: str | None, corpus_langs: tuple[s
         assert devset is not None
         metrics = evaluate_devset(assistant.retriever, load_devset(devset), k)
         label = f"dev set {devset.name}"
+    out = metrics.to_json()
+    if rerank:
+        if assistant.querier.reader is None:
+            raise click.UsageError("--rerank needs a reader (RAG_READER is none)")
+        if devset is None:
+            raise click.UsageError("--rerank needs --devset")
+
+        def reranked(q: str, n: int) -> Any:
+            return assistant.querier.reranked(q, n)[0].hits
+
+        out["reranked"] = evaluate_devset_reranked(reranked, load_devset(devset), k).to_json()
     if as_json:
-        click.echo(json.dumps(metrics.to_json()))
+        click.echo(json.dumps(out))
         return
     click.echo(f"{label} ({settings.retrieval}, n={metrics.n})")
-    for key, value in metrics.to_json().items():
-        if key != "n":
+    for key, value in out.items():
+        if key not in ("n", "reranked"):
             click.echo(f"  {key:10} {value:.3f}")
+    for key, value in out.get("reranked", {}).items():
+        if key != "n":
+            click.echo(f"  {key + ', reranked by the reader':36} {value:.3f}")
 
 
 @main.command()
@@ -252,14 +286,16 @@ def eval_(data_dir: Path | None, queries_lang: str | None, corpus_langs: tuple[s
 @click.option("--port", type=int, default=7860, show_default=True, help="Port to listen on.")
 @llm_options
 @common
-def serve(host: str, port: int, llm: str | None, llm_base_url: str | None,
+def serve(host: str, port: int, llm: str | None, llm_base_url: str | None, reader: str | None,
           corpus_dir: Path | None, index_dir: Path | None, model: str | None) -> None:  # fmt: skip
     """Start the chat app (builds the index from the corpus first if there is none, or rebuilds
     it if an older version built it with other settings)."""
     from rag.app.ui import build_app, launch
     from rag.service import Assistant
 
-    settings = settings_from(corpus_dir, index_dir, model, llm=llm, llm_base_url=llm_base_url)
+    settings = settings_from(
+        corpus_dir, index_dir, model, llm=llm, llm_base_url=llm_base_url, reader=reader
+    )
     assistant = Assistant(settings)
     if not assistant.index_is_current():
         if assistant.has_index():  # built by an older version: the corpus folder holds every file

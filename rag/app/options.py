@@ -96,7 +96,14 @@ def filter_options(func: F) -> F:
 
 
 def llm_options(func: F) -> F:
-    """--llm/--llm-base-url for the commands that answer (ask, serve)."""
+    """--llm/--llm-base-url/--reader for the commands that answer (ask, eval, serve)."""
+    func = click.option(
+        "--reader",
+        default=None,
+        help="Reader that judges which sentences answer: govrag-reader (shipped, experimental), "
+        "a reader folder, a CrossEncoder folder or hub name, or none [env RAG_READER; default "
+        "none]",
+    )(func)
     func = click.option(
         "--llm-base-url",
         default=None,

@@ -19,6 +19,7 @@ from rag.index.backends import backend_for
 from rag.index.base import Backend
 from rag.models.centering import Centering, load_centering
 from rag.models.embeddings import Embedder, make_embedder
+from rag.models.reader import Reader
 from rag.search.fusion import Fusion
 from rag.search.retrieve import Retriever
 from rag.service.indexing import Indexer, Progress, index_settings, no_progress
@@ -37,9 +38,11 @@ class Assistant:
         embedder: Embedder | None = None,
         fusion: Fusion | None = None,
         chat_model: Any = None,
+        reader: Reader | None = None,
     ) -> None:
         """``chat_model``: a LangChain chat model to use for LLM answers instead of building one
-        from ``settings.llm`` (tests pass a fake one)."""
+        from ``settings.llm`` (tests pass a fake one); ``reader``: a reader to use instead of
+        loading ``settings.reader`` (the same for tests)."""
         self.settings = settings or Settings.from_env()
         fusion = fusion or Fusion(
             mode=self.settings.retrieval, lang_penalty=self.settings.lang_spread
@@ -56,7 +59,7 @@ class Assistant:
         get_centering = lambda: self.centering  # noqa: E731  (read lazily, on first use)
         self.indexer = self.indexer_class(self.settings, self.embedder, self.backend, get_centering)
         self.querier = Querier(
-            self.settings, self.embedder, self.backend, fusion, get_centering, chat_model
+            self.settings, self.embedder, self.backend, fusion, get_centering, chat_model, reader
         )
 
     @property
@@ -73,8 +76,8 @@ class Assistant:
             return self._centering
 
     def warm_up(self) -> None:
-        """Load the model, the language means and the index, and encode one query, so that the
-        first question after a start does not wait for them (``rag serve`` runs this in the
+        """Load the model, the language means, the index and the reader, and score one query, so
+        that the first question after a start does not wait for them (``rag serve`` runs this in the
         background while the page says so). Errors are left for the first real question."""
         self._warming.set()
         try:
@@ -82,6 +85,9 @@ class Assistant:
             if load is not None:
                 load()
             self.retriever.embedder.encode_queries(["warm-up"])
+            reader = self.querier.reader
+            if reader is not None:
+                reader.probabilities("warm-up", ["The reader is loaded."])
         finally:
             self._warming.clear()
 

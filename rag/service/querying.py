@@ -13,10 +13,11 @@ from typing import Any
 
 from rag.answer.extractive import ExtractiveAnswerer
 from rag.answer.llm import LLMAnswerer, LLMConfig, LLMError, make_chat_model
-from rag.config import MAX_K, Settings
+from rag.config import DEFAULT_MODEL, MAX_K, Settings
 from rag.index.base import Backend, IndexError_
 from rag.models.centering import Centering
-from rag.models.embeddings import Embedder
+from rag.models.embeddings import Embedder, resolve_model
+from rag.models.reader import Reader, load_reader
 from rag.search.fusion import Fusion
 from rag.search.retrieve import Retriever
 from rag.service.indexing import index_settings
@@ -34,7 +35,9 @@ class Querier:
         fusion: Fusion,
         centering: Callable[[], Centering],
         chat_model: Any = None,
+        reader: Reader | None = None,
     ) -> None:
+        """``reader``: use this reader instead of loading ``settings.reader`` on first use."""
         self.settings = settings
         self.embedder = embedder
         self.backend = backend
@@ -46,6 +49,8 @@ class Querier:
         self._stamp: int | None = None
         self._answerer: ExtractiveAnswerer | None = None
         self._llm_answerer: LLMAnswerer | None = None
+        self._reader: Reader | None = reader
+        self._reader_loaded = reader is not None
 
     def reset(self) -> None:
         """Load the index afresh on next use (after an ingest changed it).
@@ -86,11 +91,24 @@ class Querier:
             return self._retriever
 
     @property
+    def reader(self) -> Reader | None:
+        """The reader (``Settings.reader``), loaded once, on first use."""
+        with self._lock:
+            if not self._reader_loaded:
+                name = self.settings.reader_name
+                base = (
+                    "" if name == "none" else resolve_model(DEFAULT_MODEL, self.settings.cache_dir)
+                )
+                self._reader = load_reader(name, base)
+                self._reader_loaded = True
+            return self._reader
+
+    @property
     def answerer(self) -> ExtractiveAnswerer:
         with self._lock:
             retriever = self.retriever
             if self._answerer is None or self._answerer.retriever is not retriever:
-                self._answerer = ExtractiveAnswerer(retriever)
+                self._answerer = ExtractiveAnswerer(retriever, reader=self.reader)
             return self._answerer
 
     @property
@@ -168,3 +186,18 @@ class Querier:
         if not 1 <= k <= MAX_K:
             raise ValueError(f"k (the number of passages) must be between 1 and {MAX_K}, got {k}")
         return self.retriever.search(query, k, filters, per_doc=per_doc)
+
+    def reranked(
+        self, query: str, k: int | None = None, filters: Filters | None = None
+    ) -> tuple[SearchResult, dict[str, float]]:
+        """``search``, with the passages the reader says answer ``query`` moved first, and the
+        reader's best sentence probability per chunk id (empty without a reader)."""
+        k = self.settings.top_k if k is None else k
+        if not 1 <= k <= MAX_K:
+            raise ValueError(f"k (the number of passages) must be between 1 and {MAX_K}, got {k}")
+        answerer = self.answerer
+        if answerer.reader is None:
+            return self.search(query, k, filters), {}
+        r = answerer.retrieve(query, filters=filters, k=k)
+        hits, scores = answerer.rerank(r)
+        return SearchResult(r.query, r.query_lang, tuple(hits)), scores

@@ -1,0 +1,1 @@
+"""Training code for the models govrag ships (``python -m train.reader``); never imported by rag."""
