@@ -27,6 +27,12 @@ def test_missing_weights_name_the_folder_and_the_fix(tmp_path: pytest.TempPathFa
         load_shipped("unused", tmp_path)  # type: ignore[arg-type]
 
 
+def test_an_unknown_reader_name_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ReaderError, match=r"reader 'no/such-reader' could not be loaded.*none"):
+        load_reader("no/such-reader", "")
+
+
 def test_reader_none_means_none() -> None:
     assert load_reader("none", "") is None
     assert Settings().reader_name == "none"  # not the default: README "The reader"

@@ -218,5 +218,13 @@ def load_reader(name: str, base_folder: str) -> Reader | None:
             elif (Path(name) / META_FILE).exists():
                 _loaded[key] = load_shipped(base_folder, Path(name))
             else:
-                _loaded[key] = HubReader(name)
+                try:
+                    _loaded[key] = HubReader(name)
+                except (OSError, ValueError) as exc:  # no such folder, hub unreachable, not a CE
+                    raise ReaderError(
+                        f"reader {name!r} could not be loaded: it is not a folder with "
+                        f"{META_FILE}, and as a CrossEncoder folder or hub name it failed "
+                        f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); use "
+                        "govrag-reader, a reader folder, or none"
+                    ) from exc
         return _loaded[key]
