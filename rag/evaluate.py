@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -258,33 +258,31 @@ def _ratio(a: int, b: int) -> float:
     return round(a / b, 4) if b else 0.0
 
 
-def quote_holds_phrase(q: DevQuestion, doc_id: str, text: str, start: int, end: int) -> bool:
-    """``text[start:end]`` overlaps an occurrence of a gold phrase in a gold document: the
-    sentence that answers is the one quoted (stricter than :func:`quote_is_gold`)."""
-    for gold_doc, phrase in q.gold:
-        if gold_doc != doc_id or not phrase:
-            continue
-        at = text.find(phrase)
-        while at >= 0:
-            if start < at + len(phrase) and end > at:
-                return True
-            at = text.find(phrase, at + 1)
-    return False
-
-
-def quote_is_gold(q: DevQuestion, doc_id: str, text: str, start: int, end: int) -> bool:
-    """``text[start:end]`` lies in the paragraph of a gold document that holds a gold phrase."""
+def _gold_occurrences(q: DevQuestion, doc_id: str, text: str) -> Iterator[tuple[int, int]]:
+    """(start, end) of every occurrence of a gold phrase of ``q`` in gold document ``doc_id``."""
     for gold_doc, phrase in q.gold:
         if gold_doc != doc_id:
             continue
         at = text.find(phrase)
         while at >= 0:
-            lo = text.rfind("\n\n", 0, at) + 1
-            hi = text.find("\n\n", at + len(phrase))
-            hi = len(text) if hi < 0 else hi
-            if start < hi and end > lo:
-                return True
+            yield at, at + len(phrase)
             at = text.find(phrase, at + 1)
+
+
+def quote_holds_phrase(q: DevQuestion, doc_id: str, text: str, start: int, end: int) -> bool:
+    """``text[start:end]`` overlaps an occurrence of a gold phrase in a gold document: the
+    sentence that answers is the one quoted (stricter than :func:`quote_is_gold`)."""
+    return any(a < b and start < b and end > a for a, b in _gold_occurrences(q, doc_id, text))
+
+
+def quote_is_gold(q: DevQuestion, doc_id: str, text: str, start: int, end: int) -> bool:
+    """``text[start:end]`` lies in the paragraph of a gold document that holds a gold phrase."""
+    for at, phrase_end in _gold_occurrences(q, doc_id, text):
+        lo = text.rfind("\n\n", 0, at) + 1
+        hi = text.find("\n\n", phrase_end)
+        hi = len(text) if hi < 0 else hi
+        if start < hi and end > lo:
+            return True
     return False
 
 

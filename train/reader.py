@@ -61,9 +61,9 @@ def build_pairs(
         draws = [("en", rng.choice(langs)) for _ in range(args.xquad_en)]
         draws += [(rng.choice(langs), rng.choice(langs)) for _ in range(args.xquad_mixed)]
         for ql, sl in draws:
-            qq = next((x for x in xq[ql].questions if x.qid == q.qid), None) if ql != "en" else q
+            qq = xq[ql].question(q.qid)
             target = xq[sl]
-            tq = next((x for x in target.questions if x.qid == q.qid), None)
+            tq = target.question(q.qid)
             if qq is None or tq is None:
                 continue  # the answer was not found in one of the two languages
             aligned = rd.Question(q.qid, qq.text, ql, q.article, tq.paragraph, tq.answer)

@@ -16,7 +16,7 @@ import json
 import random
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.ingest.chunking import sentence_spans, text_length
@@ -73,6 +73,14 @@ class Corpus:
     paragraphs: dict[str, list[Paragraph]]
     questions: list[Question]
     answers: dict[str, str]  # qid → answer text (to keep negatives free of it)
+
+    _by_id: dict[str, Question] | None = field(default=None, init=False, repr=False)
+
+    def question(self, qid: str) -> Question | None:
+        """The question with this id (XQuAD ids are shared across languages); indexed once."""
+        if self._by_id is None:
+            self._by_id = {q.qid: q for q in self.questions}
+        return self._by_id.get(qid)
 
 
 def load_squad(path: Path, name: str, lang: str) -> Corpus:
@@ -169,7 +177,8 @@ def split_articles(articles: list[str], held_out: float, seed: int) -> set[str]:
 _WS = re.compile(r"\s+")
 
 
-def _holds(sentence: str, answer: str) -> bool:
+def holds(sentence: str, answer: str) -> bool:
+    """The sentence contains the answer text (case and whitespace aside)."""
     return bool(answer) and _WS.sub(" ", answer.lower()) in _WS.sub(" ", sentence.lower())
 
 
@@ -199,7 +208,7 @@ def pairs_for(
     rng.shuffle(same)
     rng.shuffle(other)
     pool = same[: max(1, negatives // 2)] + other
-    picked = [s for s in pool if text_length(s) >= MIN_CHARS and not _holds(s, answer)]
+    picked = [s for s in pool if text_length(s) >= MIN_CHARS and not holds(s, answer)]
     for s in picked[: max(0, negatives - 1)]:
         yield Pair(q.text, s, 0.0, source, q.article)
     foreign = [a for a in target.paragraphs if a != q.article]

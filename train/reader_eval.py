@@ -43,8 +43,7 @@ def held_out_sets(
     for q in xq["en"].questions if "en" in xq else []:
         if q.article in held:
             ql, sl = rng.choice([("en", rng.choice(langs)), (rng.choice(langs), rng.choice(langs))])
-            qq = next((x for x in xq[ql].questions if x.qid == q.qid), None)
-            tq = next((x for x in xq[sl].questions if x.qid == q.qid), None)
+            qq, tq = xq[ql].question(q.qid), xq[sl].question(q.qid)
             if qq and tq:
                 aligned = rd.Question(q.qid, qq.text, ql, q.article, tq.paragraph, tq.answer)
                 items.append((aligned, xq[sl], xq[sl].answers[q.qid], f"xquad {ql}→{sl}"))
@@ -58,7 +57,7 @@ def held_out_sets(
         paras = c.paragraphs[q.article]
         pos = paras[q.paragraph].sentences[q.answer]
         rest = [s for j, p in enumerate(paras) for i, s in enumerate(p.sentences)
-                if (j, i) != (q.paragraph, q.answer) and not rd._holds(s, answer)]  # fmt: skip
+                if (j, i) != (q.paragraph, q.answer) and not rd.holds(s, answer)]  # fmt: skip
         rng.shuffle(rest)
         rest = rest[: MAX_SET - 1]
         out.append((QSet(q.text, [pos, *rest], [1] + [0] * len(rest), source),

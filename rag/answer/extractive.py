@@ -378,7 +378,7 @@ def _whole_sentence(
     """End of a quote that would stop mid-sentence: a sentence too long for one piece was cut at
     a space or comma (``chunking._split_long``); the quote runs on through the following pieces
     of the passage (separated by spaces, no line break) until the sentence ends."""
-    for _, s, e in ((x[0], x[1], x[2]) for x in following):
+    for _, s, e, _ in following:
         if s < end:
             continue
         tail = text[end - offset - 1] if end - offset >= 1 else ""

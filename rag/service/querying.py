@@ -182,19 +182,22 @@ class Querier:
     ) -> SearchResult:
         """``k``: passages (default ``settings.top_k``; below 1 is refused, never replaced);
         ``per_doc``: at most this many per document (default 3)."""
+        k = self._k(k)
+        return self.retriever.search(query, k, filters, per_doc=per_doc)
+
+    def _k(self, k: int | None) -> int:
+        """``k`` passages (default ``settings.top_k``); outside 1..MAX_K refused, not replaced."""
         k = self.settings.top_k if k is None else k
         if not 1 <= k <= MAX_K:
             raise ValueError(f"k (the number of passages) must be between 1 and {MAX_K}, got {k}")
-        return self.retriever.search(query, k, filters, per_doc=per_doc)
+        return k
 
     def reranked(
         self, query: str, k: int | None = None, filters: Filters | None = None
     ) -> tuple[SearchResult, dict[str, float]]:
         """``search``, with the passages the reader says answer ``query`` moved first, and the
         reader's best sentence probability per chunk id (empty without a reader)."""
-        k = self.settings.top_k if k is None else k
-        if not 1 <= k <= MAX_K:
-            raise ValueError(f"k (the number of passages) must be between 1 and {MAX_K}, got {k}")
+        k = self._k(k)
         answerer = self.answerer
         if answerer.reader is None:
             return self.search(query, k, filters), {}
