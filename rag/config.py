@@ -52,6 +52,11 @@ class Settings:
     # much less when the result list is ordered (0 = plain score order). See Fusion.lang_penalty.
     lang_spread: float = 0.02
     centering: float = 0.8  # share of the language mean taken out of vectors; 0 = off
+    # BM25 across languages: add the query words' dictionary translations (sv/nl/de/fr/es ↔ en),
+    # and how much BM25 counts for a passage in another language than the question's
+    # (README "Cross-lingual lexical matching" has the measurements).
+    query_translation: bool = True
+    bm25_cross: float = 0.02
     # Embed chunks and sentences with their document's title in front (the vectors only: stored
     # text, offsets and quotes are unchanged). README "How it works" has the measurements.
     title_context: bool = True
@@ -92,6 +97,8 @@ class Settings:
             raise ValueError(f"retrieval must be 'hybrid' or 'dense', got {self.retrieval!r}")
         if not 0 <= self.lang_spread <= 1:
             raise ValueError(f"lang_spread must be in 0..1, got {self.lang_spread}")
+        if not 0 <= self.bm25_cross <= 1:
+            raise ValueError(f"bm25_cross must be in 0..1, got {self.bm25_cross}")
         if not 0 <= self.centering <= 1:
             raise ValueError(f"centering must be in 0..1, got {self.centering}")
         if self.top_k < 1:
@@ -150,6 +157,8 @@ class Settings:
             "RAG_RETRIEVAL": ("retrieval", str),
             "RAG_LANG_SPREAD": ("lang_spread", float),
             "RAG_CENTERING": ("centering", float),
+            "RAG_QUERY_TRANSLATION": ("query_translation", flag),
+            "RAG_BM25_CROSS": ("bm25_cross", float),
             "RAG_TITLE_CONTEXT": ("title_context", flag),
             "RAG_MAX_FILE_MB": ("max_file_mb", float),
             "RAG_MAX_UPLOAD_MB": ("max_upload_mb", float),

@@ -12,7 +12,7 @@ Not done here: fusion (``rag/search``), embedding or chunking (``rag/service/ind
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -78,8 +78,11 @@ class Store(Protocol):
 
     def candidates(
         self, query: str, query_lang: str, vec: np.ndarray, n: int, filters: Filters,
-        *, hybrid: bool,
-    ) -> Candidates: ...  # fmt: skip
+        *, hybrid: bool, terms: Mapping[str, float] | None = None,
+    ) -> Candidates:  # fmt: skip
+        """Dense, BM25 and sentence candidates. BM25 uses ``terms`` (term → weight, e.g. with
+        dictionary translations) when given, else the query's own terms."""
+        ...
 
     def vectors_of(self, rows: Sequence[int], *, sentences: bool = False) -> np.ndarray: ...
 

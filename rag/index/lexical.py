@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -168,12 +168,16 @@ class LexicalIndex:
         )
         return cls(weights.tocsc(), np.asarray(rows, dtype=np.int64), vocab)
 
-    def scores(self, terms: Sequence[str]) -> np.ndarray:
-        """BM25 score of every chunk (aligned with ``self.rows``) for the query terms."""
-        ids = [self.vocab[t] for t in terms if t in self.vocab]
-        if not ids or self.matrix.shape[0] == 0:
+    def scores(self, terms: Sequence[str] | Mapping[str, float]) -> np.ndarray:
+        """BM25 score of every chunk (aligned with ``self.rows``) for the query terms: a sequence
+        (each occurrence weighs 1) or term → weight (translated terms weigh less)."""
+        weighted = terms.items() if isinstance(terms, Mapping) else ((t, 1.0) for t in terms)
+        found = [(self.vocab[t], w) for t, w in weighted if t in self.vocab]
+        if not found or self.matrix.shape[0] == 0:
             return np.zeros(len(self.rows), dtype=np.float32)
-        q = np.bincount(ids, minlength=self.matrix.shape[1]).astype(np.float32)
+        q = np.zeros(self.matrix.shape[1], dtype=np.float32)
+        for tid, w in found:
+            q[tid] += w
         cols = np.nonzero(q)[0]
         return np.asarray(self.matrix[:, cols] @ q[cols]).ravel()
 

@@ -19,7 +19,8 @@ class Fusion:
         score = (1 - sentence) * cos(q, c) + sentence * max cos(q, s in c) + w * bm25 / max bm25
 
     where ``w`` is ``same_lang`` when the chunk is in the question's language and ``cross_lang``
-    otherwise (across languages only names, numbers and acronyms can match). Vectors are
+    otherwise (across languages only names, numbers and acronyms match, and, with ``translate``,
+    the query words' dictionary translations). Vectors are
     language-centered (see ``centering.py``). ``per_doc`` caps how many chunks of one document
     reach the result list, so one long document cannot fill it. ``lang_penalty`` spreads the list
     over document languages: each passage pays it once for every passage of its language ranked
@@ -30,6 +31,9 @@ class Fusion:
     sentence: float = 0.7
     same_lang: float = 0.02
     cross_lang: float = 0.02
+    # BM25 also gets the query words' dictionary translations (``translate.py``), so across
+    # languages more than names can match; weights: README "Cross-lingual lexical matching".
+    translate: bool = False
     candidates: int = 50
     per_doc: int = 3
     lang_penalty: float = 0.02
@@ -43,6 +47,8 @@ class Fusion:
             )
         if not 0 <= self.sentence <= 1:
             raise ValueError(f"sentence weight must be in 0..1, got {self.sentence}")
+        if self.same_lang < 0 or self.cross_lang < 0:
+            raise ValueError(f"BM25 weights must be >= 0, got {self.same_lang}, {self.cross_lang}")
         if self.lang_penalty < 0:
             raise ValueError(f"lang_penalty must be >= 0, got {self.lang_penalty}")
 

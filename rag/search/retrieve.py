@@ -17,6 +17,7 @@ from rag.ingest.lang import detect_language
 from rag.models.centering import Centering
 from rag.models.embeddings import Embedder
 from rag.search.fusion import Fusion, cap_per_doc, fused_scores, spread_languages
+from rag.search.translate import translated_terms
 from rag.types import Filters, Hit, SearchResult
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,9 @@ class Retriever:
         f = self.fusion
         q = self.query_vector(query_vec, query_lang)
         n = max(f.candidates, k * 3)
-        found = self.index.candidates(query, query_lang, q, n, filters, hybrid=f.mode == "hybrid")
+        hybrid = f.mode == "hybrid"
+        terms = translated_terms(query, query_lang) if hybrid and f.translate else None
+        found = self.index.candidates(query, query_lang, q, n, filters, hybrid=hybrid, terms=terms)
         dense = dict(found.dense)
         if f.mode == "dense":
             return self._cap_per_doc(sorted(dense.items(), key=lambda x: -x[1]), k, per_doc)

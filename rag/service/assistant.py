@@ -22,6 +22,7 @@ from rag.models.embeddings import Embedder, make_embedder
 from rag.models.reader import Reader
 from rag.search.fusion import Fusion
 from rag.search.retrieve import Retriever
+from rag.search.translate import load_all as load_lexicons
 from rag.service.indexing import Indexer, Progress, index_settings, no_progress
 from rag.service.querying import Querier
 from rag.types import Answer, Chunk, Document, Filters, IngestReport, SearchResult
@@ -45,7 +46,10 @@ class Assistant:
         loading ``settings.reader`` (the same for tests)."""
         self.settings = settings or Settings.from_env()
         fusion = fusion or Fusion(
-            mode=self.settings.retrieval, lang_penalty=self.settings.lang_spread
+            mode=self.settings.retrieval,
+            lang_penalty=self.settings.lang_spread,
+            cross_lang=self.settings.bm25_cross,
+            translate=self.settings.query_translation,
         )
         self.embedder: Embedder = embedder or make_embedder(
             self.settings.model,
@@ -85,6 +89,8 @@ class Assistant:
             if load is not None:
                 load()
             self.retriever.embedder.encode_queries(["warm-up"])
+            if self.settings.query_translation:
+                load_lexicons()
             reader = self.querier.reader
             if reader is not None:
                 reader.probabilities("warm-up", ["The reader is loaded."])

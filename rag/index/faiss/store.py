@@ -8,7 +8,7 @@ documents table), BM25 over the chunk terms, and rows → chunks, documents, sen
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,11 +135,13 @@ class FaissStore:
         return [(int(i), float(s)) for i, s in zip(ids, scores, strict=True) if i >= 0]
 
     def lexical(
-        self, query: str, lang: str, k: int, allowed: np.ndarray | None
-    ) -> dict[int, float]:
-        """BM25 scores of the top-k chunks (row id → score), zero scores left out."""
+        self, query: str, lang: str, k: int, allowed: np.ndarray | None,
+        terms: Mapping[str, float] | None = None,
+    ) -> dict[int, float]:  # fmt: skip
+        """BM25 scores of the top-k chunks (row id → score), zero scores left out; ``terms``
+        (weighted) replace the query's own terms when given."""
         lex = self.reader.lexical
-        scores = lex.scores(tokenize(query, lang))
+        scores = lex.scores(tokenize(query, lang) if terms is None else terms)
         if allowed is not None:
             scores = np.where(np.isin(lex.rows, allowed), scores, 0.0)
         if not scores.size:
@@ -150,13 +152,13 @@ class FaissStore:
 
     def candidates(
         self, query: str, query_lang: str, vec: np.ndarray, n: int, filters: Filters,
-        *, hybrid: bool,
+        *, hybrid: bool, terms: Mapping[str, float] | None = None,
     ) -> Candidates:  # fmt: skip
         allowed = self.allowed_rows(filters)
         dense = self._search(self.reader.vectors, vec, n, allowed)
         if not hybrid:
             return Candidates(dense)
-        lexical = self.lexical(query, query_lang, n, allowed)
+        lexical = self.lexical(query, query_lang, n, allowed, terms)
         top_sents = self._search(self.reader.sentence_vectors, vec, n, None)
         from_sents = [
             c

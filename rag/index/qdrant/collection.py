@@ -33,7 +33,7 @@ import logging
 import os
 import threading
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any, Protocol
@@ -67,9 +67,13 @@ def term_id(term: str) -> int:
     return int.from_bytes(hashlib.blake2b(term.encode(), digest_size=4).digest(), "big")
 
 
-def query_sparse(terms: Sequence[str]) -> models.SparseVector:
-    """Query terms → term ids with their counts (the engine applies the IDF)."""
-    counts = Counter(term_id(t) for t in terms)
+def query_sparse(terms: Sequence[str] | Mapping[str, float]) -> models.SparseVector:
+    """Query terms → term ids with their counts, or with the given weights (the engine applies
+    the IDF)."""
+    weighted = terms.items() if isinstance(terms, Mapping) else ((t, 1.0) for t in terms)
+    counts: dict[int, float] = {}
+    for t, w in weighted:
+        counts[term_id(t)] = counts.get(term_id(t), 0.0) + w
     return models.SparseVector(indices=list(counts), values=[float(v) for v in counts.values()])
 
 

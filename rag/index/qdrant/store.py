@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -61,13 +61,18 @@ class QdrantStore:
 
     def candidates(
         self, query: str, query_lang: str, vec: np.ndarray, n: int, filters: Filters,
-        *, hybrid: bool,
+        *, hybrid: bool, terms: Mapping[str, float] | None = None,
     ) -> Candidates:  # fmt: skip
-        """One batched request: chunk vectors and BM25 under the filter, sentence vectors."""
+        """One batched request: chunk vectors and BM25 under the filter (``terms`` when given,
+        else the query's own), sentence vectors."""
         flt = to_filter(filters, self.sources)
         q = np.asarray(vec, dtype=np.float32).tolist()
         requests = [models.QueryRequest(query=q, using=DENSE, limit=n, filter=flt)]
-        sparse = query_sparse(tokenize(query, query_lang)) if hybrid else None
+        sparse = (
+            query_sparse(tokenize(query, query_lang) if terms is None else terms)
+            if hybrid
+            else None
+        )
         if hybrid:
             requests.append(models.QueryRequest(query=q, using=SENTENCE, limit=n,
                                                 with_payload=["chunks"]))  # fmt: skip
