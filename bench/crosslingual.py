@@ -6,19 +6,20 @@ One index per corpus language (and one pooled over all of them) is built once wi
 pipeline; every query language is then ranked against it under each configuration in CONFIGS
 (query-side settings only, so the indexes are shared). R@1 is reported for all questions and
 separately for questions of even and odd articles, so that a weight chosen on one half can be
-read on the other. Writes ``bench/results/crosslingual_<date>.{json,md}``. ~15 min on 2 cores.
+read on the other. Writes ``bench/results/crosslingual_<date>.{json,md}`` (a later run the same
+day gets a letter, see ``common.save``). ~15 min on 2 cores.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from bench import common
 from rag.config import Settings
 from rag.evaluate import load_beir
 from rag.index.backends import backend_for
@@ -88,7 +89,6 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path("../shared/data/xquad-dev"))
     ap.add_argument("--langs", nargs="+", default=["en", "nl", "sv", "de", "zh"])
-    ap.add_argument("--out", type=Path, default=Path("bench/results"))
     args = ap.parse_args()
     assistant = Assistant(Settings.from_env())
     t0 = time.time()
@@ -97,15 +97,11 @@ def main() -> None:
         results.update(run_corpus(assistant, args.data, [c], args.langs))
     results.update(run_corpus(assistant, args.data, list(args.langs), args.langs))
     date = time.strftime("%Y-%m-%d")
-    args.out.mkdir(parents=True, exist_ok=True)
     meta = {"date": date, "seconds": round(time.time() - t0), "configs": CONFIGS}
-    (args.out / f"crosslingual_{date}.json").write_text(
-        json.dumps({**meta, "r1": results}, indent=1, ensure_ascii=False), "utf-8"
-    )
     md = [f"# xquad-dev R@1 through the hybrid pipeline ({date}, {meta['seconds']} s)", ""]
     for split in ("all", "even", "odd"):
         md += [*table(results, args.langs, split), ""]
-    (args.out / f"crosslingual_{date}.md").write_text("\n".join(md), "utf-8")
+    common.save("crosslingual", {**meta, "r1": results}, "\n".join(md))
     print("\n".join(md))
 
 
