@@ -41,3 +41,21 @@ def test_abstention_curve_of_the_ceiling_bench_by_hand() -> None:
     }  # fmt: skip
     # Just above 0.6: nothing is answered any more.
     assert curve[0.6]["answered"] == 0.0
+
+
+def test_the_dutch_ai_act_splits_into_articles_up_to_the_next_heading(tmp_path: Path) -> None:
+    from bench.ai_act_parallel import dutch_articles
+
+    (tmp_path / "act.nl.md").write_text(
+        "# Verordening\n\n(1) Overweging.\n\n#### Artikel 1\n\n**Onderwerp**\n\n1. Doel.\n\n"
+        "## HOOFDSTUK II\n\n#### Artikel 2\n\n**Slot**\n\nIn werking.\n\n"
+        "Gedaan te Brussel, 13 juni 2024.\n\n(1) PB C 517.\n",
+        encoding="utf-8",
+    )
+    docs = dutch_articles(tmp_path)
+    assert [(d.doc_id, d.title) for d in docs] == [
+        ("nl/1", "Artikel 1: Onderwerp"),
+        ("nl/2", "Artikel 2: Slot"),
+    ]
+    assert docs[0].text == "**Onderwerp**\n\n1. Doel."  # the chapter heading ends article 1
+    assert docs[1].text.endswith("In werking.")  # signatures and footnotes are left out
