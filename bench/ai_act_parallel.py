@@ -57,7 +57,8 @@ def dutch_articles(folder: Path) -> list[Document]:
     """The ``#### Artikel N`` sections of the Dutch OJ text, each up to the next heading of any
     level (the last one up to the signatures)."""
     (path,) = sorted(folder.glob("*.md"))
-    docs, current, lines = [], 0, []
+    docs: list[Document] = []
+    current, lines = 0, list[str]()
     for line in [*path.read_text("utf-8").splitlines(), "#"]:
         m = _ARTICLE.match(line)
         if m or line.startswith(("#", "Gedaan te Brussel")):  # the signatures end the last one
