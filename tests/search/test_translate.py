@@ -8,9 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from rag.config import Settings
 from rag.index.lexical import LexicalIndex, tokenize
 from rag.index.qdrant.collection import query_sparse, term_id
+from rag.models.embeddings import HashEmbedder
+from rag.search.fusion import Fusion
 from rag.search.translate import lexicon, pairs, source_key, translated_terms
 from rag.service import Assistant
 from rag.types import Filters
@@ -119,3 +123,18 @@ def test_translated_terms_find_the_english_passage_for_a_swedish_question(
     )
     assert not plain.lexical  # no Swedish word occurs in the English passages
     assert [rows[r] for r in translated.lexical] == ["defence"]
+
+
+def test_the_translation_settings_reach_the_fusion_and_bad_weights_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAG_QUERY_TRANSLATION", "0")
+    monkeypatch.setenv("RAG_BM25_CROSS", "0.05")
+    s = Settings.from_env(cache_dir=tmp_path)
+    fusion = Assistant(s, HashEmbedder(8)).querier.fusion
+    assert (fusion.translate, fusion.cross_lang) == (False, 0.05)
+    assert Assistant(Settings(cache_dir=tmp_path), HashEmbedder(8)).querier.fusion.translate
+    with pytest.raises(ValueError, match=r"bm25_cross must be in 0\.\.1"):
+        Settings(bm25_cross=2.0)
+    with pytest.raises(ValueError, match="BM25 weights must be >= 0"):
+        Fusion(cross_lang=-0.1)
