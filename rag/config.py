@@ -52,7 +52,7 @@ class Settings:
     # much less when the result list is ordered (0 = plain score order). See Fusion.lang_penalty.
     lang_spread: float = 0.02
     centering: float = 0.8  # share of the language mean taken out of vectors; 0 = off
-    # BM25 across languages: add the query words' dictionary translations (sv/nl/de/fr/es ↔ en),
+    # BM25 across languages: add the query words' dictionary translations (sv/nl/de/fr/es/zh ↔ en),
     # and how much BM25 counts for a passage in another language than the question's
     # (README "Cross-lingual lexical matching" has the measurements).
     query_translation: bool = True

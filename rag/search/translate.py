@@ -18,19 +18,17 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-import re
 import threading
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 
-from rag.index.lexical import _stemmer, stopwords, tokenize
+from rag.index.lexical import _HAN, _TOKEN, _jieba, _stemmer, stopwords, tokenize
 
 log = logging.getLogger(__name__)
 
 LEXICON_DIR = Path(__file__).parent / "lexicon"
 MAX_TRANSLATIONS = 5
-_WORD = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*")
 _lock = threading.Lock()
 
 
@@ -40,6 +38,18 @@ def source_key(word: str, lang: str) -> str:
     low = word.lower()
     stem = _stemmer(lang)
     return stem.stemWord(low) if stem else low
+
+
+def source_words(text: str) -> list[str]:
+    """The words of a query: runs of letters, with Chinese runs segmented by jieba."""
+    out: list[str] = []
+    for m in _TOKEN.finditer(text):
+        word = m.group()
+        if _HAN.match(word):
+            out.extend(w for w in _jieba().cut(word) if w.strip())
+        else:
+            out.append(word)
+    return out
 
 
 def pairs() -> list[tuple[str, str]]:
@@ -87,8 +97,7 @@ def translated_terms(query: str, lang: str, targets: list[str] | None = None) ->
             continue
         lex = lexicon(s, tgt)
         stop = stopwords(src)
-        for m in _WORD.finditer(query):
-            word = m.group()
+        for word in source_words(query):
             if len(word) < 2 or word.lower() in stop:
                 continue
             found = lex.get(source_key(word, src)) or lex.get(word.lower())

@@ -15,7 +15,7 @@ from rag.index.lexical import LexicalIndex, tokenize
 from rag.index.qdrant.collection import query_sparse, term_id
 from rag.models.embeddings import HashEmbedder
 from rag.search.fusion import Fusion
-from rag.search.translate import lexicon, pairs, source_key, translated_terms
+from rag.search.translate import lexicon, pairs, source_key, source_words, translated_terms
 from rag.service import Assistant
 from rag.types import Filters
 from train.lexicon import _B64, build_pair
@@ -42,9 +42,25 @@ def test_stopwords_are_not_translated_and_targets_limit_languages() -> None:
 
 
 def test_a_language_without_a_lexicon_keeps_its_own_terms_only() -> None:
-    assert translated_terms("人工智能 安全", "zh") == {
-        t: 1.0 for t in tokenize("人工智能 安全", "zh")
-    }
+    query = "tekoälyn turvallisuus"  # Finnish: no lexicon
+    assert translated_terms(query, "fi") == {t: 1.0 for t in tokenize(query, "fi")}
+
+
+def test_chinese_queries_are_segmented_into_words_before_the_lookup() -> None:
+    words = source_words("人工智能安全的规定 AI")
+    assert len(words) > 3 and "".join(words) == "人工智能安全的规定AI"
+    terms = translated_terms("银行", "zh")
+    assert terms["银行"] == 1.0 and _stem("bank", "en") in terms  # an English term was added
+
+
+def test_the_induced_pairs_keep_mutual_neighbours_and_very_close_ones_only() -> None:
+    from train.lexicon import _pairs
+
+    cos = np.full((12, 12), 0.30)
+    cos[0, 0] = 0.70  # mutual best, above the mutual threshold: kept
+    cos[1, 1] = 0.60  # mutual best but too far: left out
+    cos[2, 3], cos[4, 3] = 0.73, 0.75  # 2's best is 3, but 3's best is 4: kept only at >= 0.72
+    assert _pairs(cos) == [(0, 0), (2, 3), (4, 3)]
 
 
 def test_every_shipped_lexicon_loads_and_is_shaped_as_the_bm25_tokenizer_makes_it() -> None:
