@@ -54,7 +54,7 @@ class Settings:
     centering: float = 0.8  # share of the language mean taken out of vectors; 0 = off
     # BM25 across languages: add the query words' dictionary translations (sv/nl/de/fr/es/zh ↔ en),
     # and how much BM25 counts for a passage in another language than the question's
-    # (README "Cross-lingual lexical matching" has the measurements).
+    # (README "Cross-lingual retrieval 2.0" has the measurements).
     query_translation: bool = True
     bm25_cross: float = 0.02
     # Embed chunks and sentences with their document's title in front (the vectors only: stored

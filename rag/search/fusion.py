@@ -32,7 +32,7 @@ class Fusion:
     same_lang: float = 0.02
     cross_lang: float = 0.02
     # BM25 also gets the query words' dictionary translations (``translate.py``), so across
-    # languages more than names can match; weights: README "Cross-lingual lexical matching".
+    # languages more than names can match; weights: README "Cross-lingual retrieval 2.0".
     translate: bool = False
     candidates: int = 50
     per_doc: int = 3

@@ -7,8 +7,8 @@ stem and by the headword itself, up to five translations already tokenised for t
 language; a query word is looked up by its stem, then as written. A query
 word with ``n`` translations adds each translation's terms with weight ``1/n`` (a flattened
 structured query, after Pirkola 1998); the query's own terms keep weight 1, so passages in the
-question's language score as before. Measurements and licences: README, "Cross-lingual lexical
-matching", and ``rag/search/lexicon/README.md``.
+question's language score as before. Measurements and licences: README, "Cross-lingual retrieval
+2.0", and ``rag/search/lexicon/README.md``.
 
 Not done here: BM25 itself (``rag/index/lexical``), fusion (``fusion.py``).
 """
@@ -17,15 +17,12 @@ from __future__ import annotations
 
 import gzip
 import json
-import logging
 import threading
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 
 from rag.index.lexical import _HAN, _TOKEN, _jieba, _stemmer, stopwords, tokenize
-
-log = logging.getLogger(__name__)
 
 LEXICON_DIR = Path(__file__).parent / "lexicon"
 MAX_TRANSLATIONS = 5
@@ -52,13 +49,14 @@ def source_words(text: str) -> list[str]:
     return out
 
 
-def pairs() -> list[tuple[str, str]]:
-    """The (source, target) language pairs that have a shipped lexicon."""
+@cache
+def pairs() -> tuple[tuple[str, str], ...]:
+    """The (source, target) language pairs that have a shipped lexicon (listed once)."""
     out = []
     for path in sorted(LEXICON_DIR.glob("*-*.json.gz")):
         src, tgt = path.name.removesuffix(".json.gz").split("-")
         out.append((src, tgt))
-    return out
+    return tuple(out)
 
 
 @cache
@@ -92,14 +90,14 @@ def translated_terms(query: str, lang: str, targets: list[str] | None = None) ->
     for t in tokenize(query, lang):
         terms[t] = terms.get(t, 0.0) + 1.0
     src = _norm(lang)
-    for s, tgt in pairs():
-        if s != src or (targets is not None and tgt not in targets):
-            continue
-        lex = lexicon(s, tgt)
-        stop = stopwords(src)
-        for word in source_words(query):
-            if len(word) < 2 or word.lower() in stop:
-                continue
+    wanted = [t for s, t in pairs() if s == src and (targets is None or t in targets)]
+    if not wanted:
+        return terms
+    stop = stopwords(src)
+    words = [w for w in source_words(query) if len(w) >= 2 and w.lower() not in stop]
+    for tgt in wanted:
+        lex = lexicon(src, tgt)
+        for word in words:
             found = lex.get(source_key(word, src)) or lex.get(word.lower())
             if not found:
                 continue
