@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -29,8 +28,7 @@ from typing import Any
 
 from bench import common
 from rag.config import Settings
-from rag.evaluate import rank_documents
-from rag.index.backends import backend_for
+from rag.evaluate import rank_documents, temporary_index
 from rag.search.retrieve import Retriever
 from rag.service import Assistant
 from rag.types import Document, Filters
@@ -107,24 +105,13 @@ def main() -> None:
     assistant = Assistant(Settings.from_env())
     t0 = time.time()
     out: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="bench-aiact-") as tmp:
-        backend = backend_for(assistant.settings, temporary=Path(tmp))
-        writer = backend.writer(model=assistant.embedder.name, dim=assistant.embedder.dim,
-                                rebuild=True)  # fmt: skip
-        groups = [("articles.en", en), ("articles.nl", nl)]
-        assistant.indexer.write_documents(writer, groups, {g: g for g, _ in groups})
-        writer.commit({"index_settings": assistant.index_settings()})
-        reader = backend.reader(model=assistant.embedder.name)
-        try:
-            for name, cfg in CONFIGS.items():
-                fusion = replace(assistant.querier.fusion, **cfg)
-                r = Retriever(reader, assistant.embedder, fusion, assistant.centering)
-                out[name] = {"nl→en": parallel_r1(r, nl, "en"), "en→nl": parallel_r1(r, en, "nl"),
-                             "questions": questions_both_in_top5(r, questions)}  # fmt: skip
-                print(name, out[name], flush=True)
-        finally:
-            reader.close()
-            backend.drop()
+    with temporary_index(assistant, [("articles.en", en), ("articles.nl", nl)]) as reader:
+        for name, cfg in CONFIGS.items():
+            fusion = replace(assistant.querier.fusion, **cfg)
+            r = Retriever(reader, assistant.embedder, fusion, assistant.centering)
+            out[name] = {"nl→en": parallel_r1(r, nl, "en"), "en→nl": parallel_r1(r, en, "nl"),
+                         "questions": questions_both_in_top5(r, questions)}  # fmt: skip
+            print(name, out[name], flush=True)
     lines = ["| configuration | parallel R@1 nl→en | en→nl | questions: en and nl article in top 5 "
              "| en in top 5 | nl in top 5 |", "|---|---|---|---|---|---|"]  # fmt: skip
     for name, r in out.items():

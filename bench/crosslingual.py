@@ -13,7 +13,6 @@ day gets a letter, see ``common.save``). ~15 min on 2 cores.
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -21,8 +20,7 @@ from typing import Any
 
 from bench import common
 from rag.config import Settings
-from rag.evaluate import load_beir
-from rag.index.backends import backend_for
+from rag.evaluate import load_beir, temporary_index
 from rag.ingest.lang import detect_language
 from rag.search.retrieve import Retriever
 from rag.service import Assistant
@@ -52,27 +50,17 @@ def _r1(retriever: Retriever, queries: list[tuple[str, str]], vecs: Any, qrels: 
 def run_corpus(assistant: Assistant, data: Path, corpus: list[str], langs: list[str]) -> dict:
     groups, _, qrels = load_beir(data, langs[0], corpus)
     out: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="bench-xl-") as tmp:
-        backend = backend_for(assistant.settings, temporary=Path(tmp))
-        writer = backend.writer(model=assistant.embedder.name, dim=assistant.embedder.dim,
-                                rebuild=True)  # fmt: skip
-        assistant.indexer.write_documents(writer, groups, {rel: rel for rel, _ in groups})
-        writer.commit({"index_settings": assistant.index_settings()})
-        reader = backend.reader(model=assistant.embedder.name)
-        try:
-            for q in langs:
-                _, queries, _ = load_beir(data, q, corpus[:1])
-                queries = [(i, t) for i, t in queries if i in qrels]
-                vecs = assistant.embedder.encode_queries([t for _, t in queries])
-                for name, cfg in CONFIGS.items():
-                    fusion = replace(assistant.querier.fusion, **cfg)
-                    retriever = Retriever(reader, assistant.embedder, fusion, assistant.centering)
-                    out[f"{q}→{'+'.join(corpus)}|{name}"] = _r1(retriever, queries, vecs, qrels)
-                print(q, "→", "+".join(corpus), {n: out[f"{q}→{'+'.join(corpus)}|{n}"]["all"]
-                                                 for n in CONFIGS}, flush=True)  # fmt: skip
-        finally:
-            reader.close()
-            backend.drop()
+    with temporary_index(assistant, groups) as reader:
+        for q in langs:
+            _, queries, _ = load_beir(data, q, corpus[:1])
+            queries = [(i, t) for i, t in queries if i in qrels]
+            vecs = assistant.embedder.encode_queries([t for _, t in queries])
+            for name, cfg in CONFIGS.items():
+                fusion = replace(assistant.querier.fusion, **cfg)
+                retriever = Retriever(reader, assistant.embedder, fusion, assistant.centering)
+                out[f"{q}→{'+'.join(corpus)}|{name}"] = _r1(retriever, queries, vecs, qrels)
+            print(q, "→", "+".join(corpus), {n: out[f"{q}→{'+'.join(corpus)}|{n}"]["all"]
+                                             for n in CONFIGS}, flush=True)  # fmt: skip
     return out
 
 

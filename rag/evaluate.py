@@ -12,6 +12,7 @@ import json
 import math
 import tempfile
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -131,16 +132,12 @@ def rank_documents(
     return out
 
 
-def evaluate_beir(
-    assistant: Assistant,
-    data_dir: Path,
-    queries_lang: str,
-    corpus_langs: Sequence[str],
-    k: int = 10,
-) -> Metrics:
-    """Index the named corpora in a temporary folder with the ingest pipeline and score queries."""
-    groups, queries, qrels = load_beir(data_dir, queries_lang, corpus_langs)
-    queries = [(qid, text) for qid, text in queries if qid in qrels]
+@contextmanager
+def temporary_index(
+    assistant: Assistant, groups: list[tuple[str, list[Document]]]
+) -> Iterator[Any]:
+    """Index ``(file name, documents)`` groups with the ingest pipeline into a temporary store of
+    the assistant's backend; yields the opened store, dropped afterwards."""
     with tempfile.TemporaryDirectory(prefix="rag-eval-") as tmp:
         backend = backend_for(assistant.settings, temporary=Path(tmp))
         writer = backend.writer(
@@ -151,11 +148,25 @@ def evaluate_beir(
         writer.commit({"index_settings": assistant.index_settings()})
         reader = backend.reader(model=assistant.embedder.name)
         try:
-            retriever = Retriever(reader, assistant.embedder, assistant.fusion, assistant.centering)
-            ranked = rank_documents(retriever, [t for _, t in queries], k)
+            yield reader
         finally:
             reader.close()
             backend.drop()
+
+
+def evaluate_beir(
+    assistant: Assistant,
+    data_dir: Path,
+    queries_lang: str,
+    corpus_langs: Sequence[str],
+    k: int = 10,
+) -> Metrics:
+    """Index the named corpora in a temporary folder with the ingest pipeline and score queries."""
+    groups, queries, qrels = load_beir(data_dir, queries_lang, corpus_langs)
+    queries = [(qid, text) for qid, text in queries if qid in qrels]
+    with temporary_index(assistant, groups) as reader:
+        retriever = Retriever(reader, assistant.embedder, assistant.fusion, assistant.centering)
+        ranked = rank_documents(retriever, [t for _, t in queries], k)
     rankings = [
         [doc.split("/", 1)[1] in qrels[qid] for doc in docs]
         for (qid, _), docs in zip(queries, ranked, strict=True)
