@@ -22,7 +22,26 @@ class Document:
     source: str = ""  # publisher / outlet / issuing body
     url: str = ""
     date: str = ""  # ISO 8601 (YYYY, YYYY-MM or YYYY-MM-DD) where known
-    country: str = ""  # ISO 3166-1 alpha-2, or "EU"
+    jurisdiction: str = ""  # ISO 3166-1 alpha-2, a subdivision (US-CO), "EU" or "INT"
+    doc_type: str = ""  # law, bill, regulation, executive order, guideline, …, news, opinion
+    status: str = ""  # in force, draft, revoked, … where known
+    licence: str = ""
+    pages: tuple[int, ...] = ()  # PDFs: offset in ``text`` where page 1, 2, … starts
+    ocr: bool = False  # the text was read from page images by OCR
+    translations: tuple[str, ...] = ()  # ids of the same document in other languages
+
+    def page_at(self, offset: int) -> int | None:
+        """The 1-based page holding ``offset`` (None for documents without pages)."""
+        return page_at(self.pages, offset)
+
+
+def page_at(pages: tuple[int, ...], offset: int) -> int | None:
+    """The 1-based page whose span holds ``offset``, given each page's start offset."""
+    if not pages:
+        return None
+    import bisect
+
+    return max(1, bisect.bisect_right(pages, offset))
 
 
 @dataclass(frozen=True)
@@ -53,10 +72,22 @@ class Hit:
     start: int
     end: int
     url: str = ""
-    country: str = ""
+    jurisdiction: str = ""
+    doc_type: str = ""
+    status: str = ""
+    # the source file, relative to the corpus folder (not "path": Gradio's client would take a
+    # JSON object with a "path" for a file to download)
+    file: str = ""
+    page: int | None = None  # PDFs: the page the passage starts on
+    ocr: bool = False
+    translations: tuple[str, ...] = ()
+    page_starts: tuple[int, ...] = field(default=(), repr=False)  # not in JSON: for citations
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        del data["page_starts"]
+        data["translations"] = list(self.translations)
+        return data
 
 
 @dataclass(frozen=True)
@@ -122,9 +153,29 @@ class Citation:
     start: int
     end: int
     url: str = ""
+    jurisdiction: str = ""
+    doc_type: str = ""
+    status: str = ""
+    file: str = ""  # the source file, relative to the corpus folder
+    page: int | None = None  # PDFs: the page the quote starts on
+    ocr: bool = False
+    translations: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, n: int, hit: Hit, quote: str, start: int, end: int) -> Citation:
+        """Quote ``document.text[start:end]`` of ``hit``'s document as citation ``[n]``."""
+        return cls(
+            n=n, doc_id=hit.doc_id, chunk_id=hit.chunk_id, title=hit.title, lang=hit.lang,
+            source=hit.source, date=hit.date, quote=quote, start=start, end=end, url=hit.url,
+            jurisdiction=hit.jurisdiction, doc_type=hit.doc_type, status=hit.status,
+            file=hit.file, page=page_at(hit.page_starts, start) if hit.page_starts else hit.page,
+            ocr=hit.ocr, translations=hit.translations,
+        )  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["translations"] = list(self.translations)
+        return data
 
 
 @dataclass(frozen=True)
@@ -160,7 +211,9 @@ class Filters:
     """Restrict a search. Empty fields do not filter.
 
     ``docs`` match a document id or an id prefix (``eu_ai_act`` matches ``eu_ai_act/article_005``);
-    ``sources`` match the source field case-insensitively as a substring; dates are ISO strings
+    ``sources`` match the source field case-insensitively as a substring; ``jurisdictions`` match
+    a code and its subdivisions (``US`` matches ``US``, ``US-CO`` and ``US-CA``); ``types`` match
+    the document type case-insensitively; dates are ISO strings
     compared as text, so ``2023`` sorts before ``2023-05-01``; documents without a date are left out
     by a date filter.
     """
@@ -168,7 +221,8 @@ class Filters:
     langs: tuple[str, ...] = ()
     docs: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
-    countries: tuple[str, ...] = ()
+    jurisdictions: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()
     date_from: str = ""
     date_to: str = ""
 
@@ -181,6 +235,6 @@ class Filters:
     @property
     def active(self) -> bool:
         return bool(
-            self.langs or self.docs or self.sources or self.countries or self.date_from
-            or self.date_to
+            self.langs or self.docs or self.sources or self.jurisdictions or self.types
+            or self.date_from or self.date_to
         )  # fmt: skip

@@ -155,21 +155,7 @@ def compose(question: str, lang: str, chosen: Sequence[Evidence], query: str = "
         quotes = []
         for ev in evs:  # best first, as chosen
             n = len(citations) + 1
-            citations.append(
-                Citation(
-                    n=n,
-                    doc_id=h.doc_id,
-                    chunk_id=ev.hit.chunk_id,
-                    title=h.title,
-                    lang=h.lang,
-                    source=h.source,
-                    date=h.date,
-                    quote=ev.quote,
-                    start=ev.start,
-                    end=ev.end,
-                    url=h.url,
-                )
-            )
+            citations.append(Citation.of(n, ev.hit, ev.quote, ev.start, ev.end))
             quotes.append(f"“{render_quote(ev.quote)}” [{n}]")
         blocks.append(f"{h.title} ({meta}):\n" + " … ".join(quotes))
     text = lead_line(lang, len(by_doc)) + "\n\n" + "\n\n".join(blocks)

@@ -302,14 +302,10 @@ class LLMAnswerer:
                     claim_vecs = self.retriever.embedder.encode_queries([c.text for c in claims])
                 qs = [self.retriever.query_vector(claim_vecs[i], r.query_lang) for i in citing]
                 span = self._best_sentence(hit, rows.get(hit.chunk_id), np.stack(qs))
-            citations.append(
-                Citation(
-                    n=renumber[old], doc_id=hit.doc_id, chunk_id=hit.chunk_id, title=hit.title,
-                    lang=hit.lang, source=hit.source, date=hit.date,
-                    quote=hit.text[span[0] : span[1]], start=hit.start + span[0],
-                    end=hit.start + span[1], url=hit.url,
-                )
-            )  # fmt: skip
+            citations.append(Citation.of(
+                renumber[old], hit, hit.text[span[0] : span[1]], hit.start + span[0],
+                hit.start + span[1],
+            ))  # fmt: skip
 
         def rewrite(m: re.Match[str]) -> str:
             return "".join(f"[{renumber[n]}]" for n in dict.fromkeys(_numbers(m.group(1))))

@@ -4,10 +4,10 @@
     docs = retriever.invoke("What did the Chinese embassy in the UK say?")
 
 Each ``Document.page_content`` is the passage text; ``metadata`` holds every other field of the
-hit (rank, score, doc_id, chunk_id, title, lang, source, date, start, end, url, country), so a
-chain can cite exactly as ``rag search`` does. With a reader configured (``RAG_READER``; none by
-default) and ``rerank`` on (``rerank=False`` for plain search order) the passages holding a
-sentence the reader says answers come first, and
+hit (rank, score, doc_id, chunk_id, title, lang, source, date, start, end, url, jurisdiction,
+doc_type, status, file, page, …), so a chain can cite exactly as ``rag search`` does. With a
+reader configured (``RAG_READER``; none by default) and ``rerank`` on (``rerank=False`` for plain
+search order) the passages holding a sentence the reader says answers come first, and
 ``metadata["reader_score"]`` is the reader's probability for the passage's best sentence it was
 shown. Not done here: prompting or calling an LLM.
 """

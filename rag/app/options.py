@@ -84,8 +84,13 @@ def filter_options(func: F) -> F:
                      "(e.g. eu_ai_act); repeatable."),
         click.option("--source", "sources", multiple=True,
                      help="Only documents whose source contains this text; repeatable."),
-        click.option("--country", "countries", multiple=True,
-                     help="Only documents from this country code (e.g. CN, EU); repeatable."),
+        click.option("--jurisdiction", "--country", "jurisdictions", multiple=True,
+                     help="Only documents of this jurisdiction: ISO country (CN), subdivision "
+                     "(US-CO), EU or INT; US also matches US-CO and US-CA; repeatable or "
+                     "comma-separated."),
+        click.option("--type", "types", multiple=True, help="Only documents of this type (law, "
+                     "bill, regulation, executive order, guidelines, framework, news, …); "
+                     "repeatable."),
         click.option("--from", "date_from", default="", help="Only documents dated on/after "
                      "YYYY[-MM[-DD]]."),
         click.option("--to", "date_to", default="", help="Only documents dated on/before "
@@ -121,9 +126,14 @@ def llm_options(func: F) -> F:
 def filters_from(kw: dict[str, Any]) -> Filters:
     return Filters(
         langs=tuple(kw.pop("langs")), docs=tuple(kw.pop("docs")), sources=tuple(kw.pop("sources")),
-        countries=tuple(kw.pop("countries")), date_from=kw.pop("date_from"),
-        date_to=kw.pop("date_to"),
+        jurisdictions=_split(kw.pop("jurisdictions")), types=tuple(kw.pop("types")),
+        date_from=kw.pop("date_from"), date_to=kw.pop("date_to"),
     )  # fmt: skip
+
+
+def _split(values: tuple[str, ...]) -> tuple[str, ...]:
+    """``("EU,US", "CN")`` → ``("EU", "US", "CN")``."""
+    return tuple(v.strip() for x in values for v in x.split(",") if v.strip())
 
 
 def read_history(path: Path | None) -> list[tuple[str, str]]:

@@ -11,16 +11,16 @@ from rag.index.base import FileBatch
 from rag.index.faiss import folder
 from rag.index.qdrant.backend import QdrantBackend
 from rag.index.qdrant.writer import QdrantWriter
-from rag.types import Chunk, Document
+from rag.types import Chunk
 
 
 def _faiss_batches(reader: folder.IndexReader) -> Iterator[FileBatch]:
     """Every source file of a FAISS index folder as the batch ingest would have written."""
     q = reader._query
     for rel, fingerprint in q("SELECT path, sha256 FROM files ORDER BY path"):
-        docs = [Document(*r) for r in q(
-            "SELECT doc_id, text, title, lang, path, source, url, date, country FROM documents "
-            "WHERE path = ? ORDER BY doc_id", (rel,))]  # fmt: skip
+        docs = [folder.row_document(r, r[-1]) for r in q(
+            f"SELECT {folder.DOC_COLUMNS}, text FROM documents WHERE path = ? ORDER BY doc_id",
+            (rel,))]  # fmt: skip
         ids = [d.doc_id for d in docs]
         marks = ",".join("?" * len(ids))
         chunk_rows = q(

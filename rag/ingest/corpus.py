@@ -30,8 +30,13 @@ SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".doc
 CATALOG_NAME = "catalog.jsonl"
 SIDECAR_SUFFIX = ".meta.json"
 _IGNORED_NAMES = re.compile(r"^(readme|license|licence|notice|attribution|copying)\b", re.I)
-META_FIELDS = ("id", "title", "lang", "source", "url", "date", "country")
+META_FIELDS = (
+    "id", "title", "lang", "source", "url", "date", "jurisdiction", "type", "status", "licence",
+    "translation_of",
+)  # fmt: skip
+_ALIASES = {"country": "jurisdiction", "license": "licence", "doc_type": "type"}
 _DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+_JURISDICTION = re.compile(r"^([A-Z]{2}(-[A-Z0-9]{1,3})?|EU|INT)$")
 
 
 def file_sha256(path: Path) -> str:
@@ -134,10 +139,33 @@ def read_catalog(corpus_dir: Path) -> dict[str, dict[str, str]]:
 
 
 def _check_meta(entry: dict[str, Any], where: str) -> dict[str, str]:
-    meta = {k: str(entry[k]) for k in META_FIELDS if entry.get(k) not in (None, "")}
+    entry = {_ALIASES.get(k, k): v for k, v in entry.items()}
+    meta = {k: str(entry[k]).strip() for k in META_FIELDS if entry.get(k) not in (None, "")}
     if "date" in meta and not _DATE.match(meta["date"]):
         raise ValueError(f"{where}: date {meta['date']!r} is not YYYY, YYYY-MM or YYYY-MM-DD")
+    if "jurisdiction" in meta:
+        meta["jurisdiction"] = meta["jurisdiction"].upper()
+        if not _JURISDICTION.match(meta["jurisdiction"]):
+            raise ValueError(
+                f"{where}: jurisdiction {meta['jurisdiction']!r} is not an ISO 3166 code (SE, "
+                "US), a subdivision (US-CO), EU or INT"
+            )
+    if "type" in meta:
+        meta["type"] = meta["type"].lower()
     return meta
+
+
+def translation_links(catalog: dict[str, dict[str, str]]) -> dict[str, tuple[str, ...]]:
+    """Document id (prefix) → ids of the same document in other languages, both ways, from the
+    catalog's ``translation_of`` fields (``eu_ai_act_nl`` ↔ ``eu_ai_act``)."""
+    links: dict[str, set[str]] = {}
+    for rel, meta in catalog.items():
+        other = meta.get("translation_of")
+        if other:
+            own = meta.get("id") or re.sub(r"\.[^./]+$", "", rel)
+            links.setdefault(own, set()).add(other)
+            links.setdefault(other, set()).add(own)
+    return {k: tuple(sorted(v)) for k, v in links.items()}
 
 
 def file_metadata(cf: CorpusFile, catalog: dict[str, dict[str, str]]) -> dict[str, str]:
@@ -184,8 +212,10 @@ def load_file(cf: CorpusFile, catalog: dict[str, dict[str, str]]) -> list[Docume
         log.info("the error reading %s, in full:", cf.rel, exc_info=True)
         raise LoadError(why) from exc
     base_id = meta.get("id") or re.sub(r"\.[^./]+$", "", cf.rel)
+    linked = translation_links(catalog).get(base_id, ())
     docs = []
-    for entry_id, title_guess, text in loaded:
+    for entry in loaded:
+        entry_id, title_guess, text = entry.entry_id, entry.title, entry.text
         if not text.strip():
             if len(loaded) == 1:
                 raise LoadError("no text left after cleaning (empty or only boilerplate)")
@@ -206,7 +236,13 @@ def load_file(cf: CorpusFile, catalog: dict[str, dict[str, str]]) -> list[Docume
                 source=meta.get("source", ""),
                 url=meta.get("url", ""),
                 date=meta.get("date", ""),
-                country=meta.get("country", ""),
+                jurisdiction=meta.get("jurisdiction", ""),
+                doc_type=meta.get("type", ""),
+                status=meta.get("status", ""),
+                licence=meta.get("licence", ""),
+                pages=entry.pages,
+                ocr=entry.ocr,
+                translations=tuple(f"{x}/{entry_id}" if entry_id else x for x in linked),
             )
         )
     return docs

@@ -7,7 +7,7 @@ import json
 import logging
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from rag.ingest.clean import clean_text
 
@@ -58,13 +58,24 @@ def decode_text(data: bytes) -> str:
     return text
 
 
-# --- format loaders: each returns [(entry id or "", title guess, cleaned text)] ----------------
+# --- format loaders: each returns a list of Entry (one per document in the file) -------------
 
-Loaded = list[tuple[str, str, str]]
+
+class Entry(NamedTuple):
+    """One document read from a file: ``entry_id`` is "" unless the file holds several."""
+
+    entry_id: str
+    title: str  # a guess from the file (HTML <title>, PDF metadata, first heading), or ""
+    text: str  # cleaned
+    pages: tuple[int, ...] = ()  # PDFs: offset in ``text`` where page 1, 2, … starts
+    ocr: bool = False  # ``text`` was read from page images by OCR
+
+
+Loaded = list[Entry]
 
 
 def _load_txt(path: Path) -> Loaded:
-    return [("", "", clean_text(decode_text(path.read_bytes())))]
+    return [Entry("", "", clean_text(decode_text(path.read_bytes())))]
 
 
 def _load_md(path: Path) -> Loaded:
@@ -79,7 +90,7 @@ def _load_md(path: Path) -> Loaded:
             lines.extend(["", m.group(2), ""])  # a heading is its own paragraph
         else:
             lines.append(line)
-    return [("", title, clean_text("\n".join(lines)))]
+    return [Entry("", title, clean_text("\n".join(lines)))]
 
 
 def _load_html(path: Path) -> Loaded:
@@ -91,50 +102,15 @@ def _load_html(path: Path) -> Loaded:
         raise LoadError("no main text found in the HTML page")
     meta = trafilatura.extract_metadata(html)
     title = (meta.title or "") if meta is not None else ""
-    return [("", title, clean_text(text, single_newline_breaks=True))]
+    return [Entry("", title, clean_text(text, single_newline_breaks=True))]
 
 
 def _load_pdf(path: Path) -> Loaded:
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    """Pages, layout noise and OCR of scans: :mod:`rag.ingest.pdf` (imported here, not at the top,
+    because it builds on this module's Entry and LoadError)."""
+    from rag.ingest.pdf import load_pdf
 
-    try:
-        reader = PdfReader(str(path))
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise LoadError("PDF is encrypted with a password")
-        pages = [page.extract_text() or "" for page in reader.pages]
-        title = str(reader.metadata.title) if reader.metadata and reader.metadata.title else ""
-    except LoadError:
-        raise
-    except (PdfReadError, ValueError, KeyError, OSError, TypeError, AssertionError) as exc:
-        raise LoadError(f"not a readable PDF ({type(exc).__name__}: {exc})") from exc
-    except Exception as exc:  # pypdf raises many kinds of error on damaged files
-        raise LoadError(f"not a readable PDF ({type(exc).__name__}: {exc})") from exc
-    paragraphs = [p for page in pages for p in _reflow_pdf_page(page)]
-    if not paragraphs:
-        raise LoadError("PDF has no extractable text (scanned images need OCR, not supported)")
-    return [("", title, clean_text("\n\n".join(paragraphs)))]
-
-
-def _reflow_pdf_page(page: str) -> list[str]:
-    """PDF text comes hard-wrapped: a paragraph ends at a short line ending a sentence."""
-    lines = [ln.rstrip() for ln in page.splitlines()]
-    width = max((len(ln) for ln in lines), default=0)
-    paras: list[str] = []
-    cur: list[str] = []
-    for line in lines:
-        if not line.strip():
-            if cur:
-                paras.append(" ".join(cur))
-                cur = []
-            continue
-        cur.append(line.strip())
-        if re.search(r"[.!?。！？:]$", line) and len(line) < 0.8 * width:
-            paras.append(" ".join(cur))
-            cur = []
-    if cur:
-        paras.append(" ".join(cur))
-    return paras
+    return load_pdf(path)
 
 
 def _load_docx(path: Path) -> Loaded:
@@ -150,7 +126,7 @@ def _load_docx(path: Path) -> Loaded:
         raise LoadError(f"not a readable .docx (Word) file ({type(exc).__name__}: {exc})") from exc
     title = document.core_properties.title or ""
     paragraphs = [p.text for p in document.paragraphs if p.text.strip()]
-    return [("", title, clean_text("\n\n".join(paragraphs)))]
+    return [Entry("", title, clean_text("\n\n".join(paragraphs)))]
 
 
 _TEXT_KEYS = ("text_content", "text", "content", "body")
@@ -177,7 +153,7 @@ def _load_json(path: Path) -> Loaded:
         if text is None:
             continue
         entry_id = str(entry.get("id") or key)
-        out.append((entry_id, str(entry.get("title") or ""), clean_text(text)))
+        out.append(Entry(entry_id, str(entry.get("title") or ""), clean_text(text)))
     if not out:
         raise LoadError(f"JSON has no entries with a text field ({', '.join(_TEXT_KEYS)})")
     return out

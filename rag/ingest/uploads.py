@@ -47,21 +47,32 @@ def date_problem(value: str) -> str:
 
 
 def upload_metadata(
-    title: str = "", source: str = "", date: str = "", lang: str = "", country: str = ""
+    title: str = "",
+    source: str = "",
+    date: str = "",
+    lang: str = "",
+    jurisdiction: str = "",
+    doc_type: str = "",
 ) -> dict[str, str]:
     """The upload form's fields as sidecar metadata (empty fields left out); a field a person must
     correct raises LoadError naming it."""
     clean = {k: " ".join((v or "").split())[:300]
              for k, v in (("title", title), ("source", source), ("date", date), ("lang", lang),
-                          ("country", country))}  # fmt: skip
+                          ("jurisdiction", jurisdiction), ("type", doc_type))}  # fmt: skip
     clean["lang"] = clean["lang"].lower()
-    clean["country"] = clean["country"].upper()
+    clean["jurisdiction"] = clean["jurisdiction"].upper()
+    clean["type"] = clean["type"].lower()
     if clean["date"] and (problem := date_problem(clean["date"])):
         raise LoadError(f"Date: {problem}")
     if clean["lang"] and not re.fullmatch(r"[a-z]{2}", clean["lang"]):
         raise LoadError("Language: use a two-letter ISO 639-1 code, e.g. en, sv or zh")
-    if clean["country"] and not re.fullmatch(r"[A-Z]{2}", clean["country"]):
-        raise LoadError("Country: use a two-letter ISO 3166-1 code, e.g. SE or CN, or EU")
+    if clean["jurisdiction"] and not re.fullmatch(
+        r"[A-Z]{2}(-[A-Z0-9]{1,3})?|EU|INT", clean["jurisdiction"]
+    ):
+        raise LoadError(
+            "Jurisdiction: use a two-letter ISO 3166-1 code (SE, CN), a subdivision (US-CO), "
+            "EU or INT"
+        )
     return {k: v for k, v in clean.items() if v}
 
 

@@ -144,7 +144,14 @@ class Retriever:
                     start=c.start,
                     end=c.end,
                     url=d.url,
-                    country=d.country,
+                    jurisdiction=d.jurisdiction,
+                    doc_type=d.doc_type,
+                    status=d.status,
+                    file=d.path,
+                    page=d.page_at(c.start),
+                    ocr=d.ocr,
+                    translations=d.translations,
+                    page_starts=d.pages,
                 )
             )
         return out

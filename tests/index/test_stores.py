@@ -56,7 +56,8 @@ MORE = {
 QUERIES = ["social scoring", "Kinas ambassad London", "G7 Hiroshima process", "fines Article 5",
            "AI governance rules", "biometric identification", "kunstmatige intelligentie"]  # fmt: skip
 FILTERS = [Filters(), Filters(langs=("en",)), Filters(docs=("eu",)), Filters(docs=("eu/act/",)),
-           Filters(sources=("daily",)), Filters(countries=("eu",)), Filters(date_from="2024-01"),
+           Filters(sources=("daily",)), Filters(jurisdictions=("eu",)), Filters(date_from="2024-01"),
+           Filters(jurisdictions=("US",)), Filters(types=("news", "regulation")),
            Filters(date_to="2023"), Filters(langs=("sv", "nl"), date_from="2023")]  # fmt: skip
 
 

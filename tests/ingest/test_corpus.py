@@ -71,7 +71,7 @@ def test_txt_with_catalog_metadata(make_corpus: Callable[..., Path]) -> None:
     })  # fmt: skip
     [doc] = _load(corpus, "news/a.txt")
     assert doc.doc_id == "news/a" and doc.title == "Draft rules" and doc.lang == "en"
-    assert (doc.source, doc.date, doc.country, doc.url) == (
+    assert (doc.source, doc.date, doc.jurisdiction, doc.url) == (
         "Wire",
         "2024-05",
         "SE",

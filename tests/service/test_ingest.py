@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -22,8 +23,10 @@ DOCS = {
     "sv.txt": "Kinas ambassad i London sa att Kina stöder diskussioner om AI-styrning och normer.",
     "nl.txt": "De EU lobbyt bij Aziatische landen om haar regels voor kunstmatige intelligentie te volgen.",
     "catalog.jsonl": "\n".join(json.dumps(x) for x in [
-        {"path": "en.txt", "title": "AI Act", "date": "2024-06-13", "country": "EU", "source": "EUR-Lex"},
-        {"path": "sv.txt", "title": "Ambassad", "date": "2024-01-11", "source": "DailyAI"},
+        {"path": "en.txt", "title": "AI Act", "date": "2024-06-13", "jurisdiction": "EU",
+         "source": "EUR-Lex", "type": "Regulation"},
+        {"path": "sv.txt", "title": "Ambassad", "date": "2024-01-11", "source": "DailyAI",
+         "jurisdiction": "us-co", "type": "news"},
         {"path": "nl.txt", "title": "Lobby", "date": "2023", "country": "EU", "source": "Reuters"},
     ]),
 }  # fmt: skip
@@ -110,7 +113,8 @@ def test_metadata_change_reindexes_that_file(assistant: Assistant, corpus: Path)
     report = assistant.ingest()
     assert report.files_changed == ("sv.txt",)
     assert (
-        assistant.search("ambassad", k=1, filters=Filters(countries=("CN",))).hits[0].doc_id == "sv"
+        assistant.search("ambassad", k=1, filters=Filters(jurisdictions=("CN",))).hits[0].doc_id
+        == "sv"
     )
 
 
@@ -186,7 +190,12 @@ def test_interrupted_swap_is_recovered(assistant: Assistant) -> None:
     ("filters", "expected"),
     [
         (Filters(langs=("sv",)), {"sv"}),
-        (Filters(countries=("eu",)), {"en", "nl"}),
+        (Filters(jurisdictions=("eu",)), {"en", "nl"}),  # nl.txt: the old "country" key
+        (Filters(jurisdictions=("US",)), {"sv"}),  # a country matches its subdivisions
+        (Filters(jurisdictions=("US-CO", "EU")), {"en", "nl", "sv"}),
+        (Filters(jurisdictions=("US-CA",)), set()),
+        (Filters(types=("regulation",)), {"en"}),
+        (Filters(types=("news",), jurisdictions=("EU",)), set()),
         (Filters(docs=("nl",)), {"nl"}),
         (Filters(sources=("reut",)), {"nl"}),
         (Filters(date_from="2024"), {"en", "sv"}),
@@ -326,6 +335,9 @@ def test_index_from_other_settings_is_refused_and_rebuilt_by_serve(
     assert result.exit_code == 0, result.output
     assert "was built with other chunking settings: rebuilding it from" in result.output
     assert launched, "the app was not started"
+    for thread in threading.enumerate():  # the app started at once; the rebuild runs behind it
+        if thread.name == "govrag-indexing":
+            thread.join(60)
     fresh = Assistant(assistant.settings.with_(chunk_tokens=96), HashEmbedder(64))
     assert fresh.index_is_current() and fresh.search("social scoring", k=1).hits
     assert folder.read_manifest(s.index_dir)["counts"]["documents"] == 3

@@ -40,7 +40,7 @@ from rag.types import Chunk, Document
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: jurisdiction, type, status, licence, pages, OCR, translations
 MANIFEST = "manifest.json"
 VECTORS = "vectors.faiss"
 SENTENCES = "sentences.faiss"
@@ -70,7 +70,8 @@ SCHEMA_SQL = """
 CREATE TABLE files (path TEXT PRIMARY KEY, sha256 TEXT NOT NULL);
 CREATE TABLE documents (
     doc_id TEXT PRIMARY KEY, path TEXT NOT NULL, title TEXT, lang TEXT, source TEXT, url TEXT,
-    date TEXT, country TEXT, text TEXT NOT NULL);
+    date TEXT, jurisdiction TEXT, doc_type TEXT, status TEXT, licence TEXT, pages TEXT,
+    ocr INTEGER, translations TEXT, text TEXT NOT NULL);
 CREATE TABLE chunks (
     row INTEGER PRIMARY KEY AUTOINCREMENT, chunk_id TEXT UNIQUE NOT NULL, doc_id TEXT NOT NULL,
     ordinal INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, text TEXT NOT NULL,
@@ -85,6 +86,29 @@ CREATE INDEX chunk_sentences_chunk ON chunk_sentences(chunk_row);
 CREATE INDEX chunk_sentences_sent ON chunk_sentences(sent_row);
 CREATE INDEX documents_path ON documents(path);
 """
+
+
+DOC_COLUMNS = (
+    "doc_id, title, lang, path, source, url, date, jurisdiction, doc_type, status, licence, "
+    "pages, ocr, translations"
+)
+
+
+def document_row(d: Document, rel: str) -> tuple[Any, ...]:
+    """A document as a row of the ``documents`` table (``DOC_COLUMNS``, then ``text``)."""
+    return (d.doc_id, d.title, d.lang, rel, d.source, d.url, d.date, d.jurisdiction, d.doc_type,
+            d.status, d.licence, json.dumps(list(d.pages)), int(d.ocr),
+            json.dumps(list(d.translations)), d.text)  # fmt: skip
+
+
+def row_document(r: Sequence[Any], text: str = "") -> Document:
+    """A row selected as ``DOC_COLUMNS`` → Document."""
+    return Document(
+        doc_id=r[0], text=text, title=r[1], lang=r[2], path=r[3], source=r[4], url=r[5],
+        date=r[6], jurisdiction=r[7] or "", doc_type=r[8] or "", status=r[9] or "",
+        licence=r[10] or "", pages=tuple(json.loads(r[11] or "[]")), ocr=bool(r[12]),
+        translations=tuple(json.loads(r[13] or "[]")),
+    )  # fmt: skip
 
 
 def _read_faiss(path: Path) -> faiss.Index:
@@ -325,20 +349,17 @@ class IndexReader:
         text_col = "text" if with_text else "''"
         marks = ",".join("?" * len(ids))
         got = self._query(
-            f"SELECT doc_id, {text_col}, title, lang, path, source, url, date, country "
-            f"FROM documents WHERE doc_id IN ({marks})",
-            ids,
+            f"SELECT {DOC_COLUMNS}, {text_col} FROM documents WHERE doc_id IN ({marks})", ids
         )
-        return {r[0]: Document(*r) for r in got}
+        return {r[0]: row_document(r, r[-1]) for r in got}
 
     def all_documents(self) -> list[tuple[Document, int]]:
         """Every document (without text) with its chunk count, in path order."""
         got = self._query(
-            "SELECT d.doc_id, '', d.title, d.lang, d.path, d.source, d.url, d.date, d.country, "
-            "(SELECT COUNT(*) FROM chunks c WHERE c.doc_id = d.doc_id) FROM documents d "
-            "ORDER BY d.path, d.doc_id"
+            f"SELECT {DOC_COLUMNS}, (SELECT COUNT(*) FROM chunks c WHERE c.doc_id = "
+            "documents.doc_id) FROM documents ORDER BY path, doc_id"
         )
-        return [(Document(*r[:9]), int(r[9])) for r in got]
+        return [(row_document(r), int(r[-1])) for r in got]
 
     def rows_where(self, sql_filter: str, args: Sequence[Any]) -> np.ndarray:
         """Chunk row ids whose document matches a SQL condition on ``documents d``."""

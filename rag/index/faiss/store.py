@@ -31,9 +31,16 @@ def filters_sql(filters: Filters) -> tuple[str, list[str]]:
     if filters.langs:
         parts.append(f"d.lang IN ({','.join('?' * len(filters.langs))})")
         args += [x.lower() for x in filters.langs]
-    if filters.countries:
-        parts.append(f"UPPER(d.country) IN ({','.join('?' * len(filters.countries))})")
-        args += [x.upper() for x in filters.countries]
+    if filters.jurisdictions:  # a code and its subdivisions: US matches US-CO
+        parts.append(
+            "(" + " OR ".join(["UPPER(d.jurisdiction) = ? OR UPPER(d.jurisdiction) LIKE ?"]
+                              * len(filters.jurisdictions)) + ")"
+        )  # fmt: skip
+        for j in filters.jurisdictions:
+            args += [j.upper(), j.upper() + "-%"]
+    if filters.types:
+        parts.append(f"LOWER(d.doc_type) IN ({','.join('?' * len(filters.types))})")
+        args += [x.lower() for x in filters.types]
     if filters.docs:
         parts.append(
             "(" + " OR ".join(["d.doc_id = ? OR d.doc_id LIKE ?"] * len(filters.docs)) + ")"

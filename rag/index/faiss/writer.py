@@ -25,6 +25,7 @@ import numpy as np
 
 from rag import __version__
 from rag.index.base import FileBatch, IndexError_
+from rag.index.faiss import folder
 from rag.index.faiss.folder import (
     DATA_FILES,
     MANIFEST,
@@ -118,10 +119,9 @@ class IndexWriter:
             "INSERT INTO files(path, sha256) VALUES (?, ?)", (batch.rel, batch.fingerprint)
         )
         self.db.executemany(
-            "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?)",
-            [(d.doc_id, batch.rel, d.title, d.lang, d.source, d.url, d.date, d.country, d.text)
-             for d in batch.docs],
-        )  # fmt: skip
+            f"INSERT INTO documents({folder.DOC_COLUMNS}, text) VALUES ({','.join('?' * 15)})",
+            [folder.document_row(d, batch.rel) for d in batch.docs],
+        )
         sent_rows = []
         for doc_id, start, end in batch.sentences:
             cur = self.db.execute(

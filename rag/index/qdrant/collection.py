@@ -4,7 +4,7 @@ One collection per index holds every kind of point, told apart by the ``kind`` p
 
 - ``chunk``: named vectors ``dense`` (cosine) and ``bm25`` (sparse, Qdrant's IDF modifier), and a
   payload with every chunk and document field, the chunk's sentence spans and filter helpers
-  (``doc_parents``, ``country_uc``, ``date_num``);
+  (``doc_parents``, ``jurisdiction_parents``, ``doc_type_lc``, ``date_num``);
 - ``sentence``: named vector ``sentence`` and the ids of the chunks that contain it;
 - ``document`` (cleaned text, metadata, chunk count), ``file`` (the fingerprint incremental ingest
   compares) and one ``manifest`` point (JSON): no vectors.
@@ -46,11 +46,13 @@ from rag.types import Filters
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: jurisdiction, type, status, licence, pages, OCR, translations
 DENSE, SENTENCE, SPARSE = "dense", "sentence", "bm25"
 CHUNK_FIELDS = ["chunk_id", "doc_id", "ordinal", "start", "end", "text"]
-DOC_FIELDS = ["doc_id", "title", "lang", "path", "source", "url", "date", "country"]
-KEYWORD_INDEXES = ("kind", "path", "lang", "doc_id", "doc_parents", "country_uc", "source")
+DOC_FIELDS = ["doc_id", "title", "lang", "path", "source", "url", "date", "jurisdiction",
+              "doc_type", "status", "licence", "pages", "ocr", "translations"]  # fmt: skip
+KEYWORD_INDEXES = ("kind", "path", "lang", "doc_id", "doc_parents", "jurisdiction_parents",
+                   "doc_type_lc", "source")  # fmt: skip
 
 
 def point_id(kind: str, key: str) -> int:
@@ -113,8 +115,10 @@ def to_filter(filters: Filters, sources: Sequence[str] = ()) -> models.Filter | 
     must: list[models.Condition] = []
     if filters.langs:
         must.append(match_any("lang", [x.lower() for x in filters.langs]))
-    if filters.countries:
-        must.append(match_any("country_uc", [x.upper() for x in filters.countries]))
+    if filters.jurisdictions:  # jurisdiction_parents of US-CO: ["US-CO", "US"]
+        must.append(match_any("jurisdiction_parents", [x.upper() for x in filters.jurisdictions]))
+    if filters.types:
+        must.append(match_any("doc_type_lc", [x.lower() for x in filters.types]))
     if filters.docs:
         parents = [d.rstrip("/") for d in filters.docs]
         should: list[models.Condition] = [

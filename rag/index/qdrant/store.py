@@ -167,5 +167,11 @@ class QdrantStore:
 
 
 def _document(p: dict[str, Any]) -> Document:
-    return Document(p["doc_id"], p.get("text", ""), p["title"], p["lang"], p["path"],
-                    p["source"], p["url"], p["date"], p["country"])  # fmt: skip
+    return Document(
+        doc_id=p["doc_id"], text=p.get("text", ""), title=p["title"], lang=p["lang"],
+        path=p["path"], source=p["source"], url=p["url"], date=p["date"],
+        jurisdiction=p.get("jurisdiction", ""), doc_type=p.get("doc_type", ""),
+        status=p.get("status", ""), licence=p.get("licence", ""),
+        pages=tuple(p.get("pages") or ()), ocr=bool(p.get("ocr")),
+        translations=tuple(p.get("translations") or ()),
+    )  # fmt: skip

@@ -38,6 +38,7 @@ from rag.index.qdrant.collection import (
     read_manifest,
     scroll_all,
 )  # fmt: skip
+from rag.types import Document
 
 UPSERT_BATCH = 256
 
@@ -147,7 +148,7 @@ def _points(batch: FileBatch, avglen: float) -> list[models.PointStruct]:
     points = []
     n_chunks = Counter(c.doc_id for c in batch.chunks)
     for d in batch.docs:
-        meta = {f: getattr(d, f) for f in DOC_FIELDS}
+        meta = doc_payload(d)
         points.append(models.PointStruct(id=point_id("doc", d.doc_id), vector={}, payload={
             "kind": "document", **meta, "path": batch.rel, "text": d.text,
             "n_chunks": n_chunks[d.doc_id]}))  # fmt: skip
@@ -159,10 +160,12 @@ def _points(batch: FileBatch, avglen: float) -> list[models.PointStruct]:
             sent_chunks.setdefault(i, []).append(cid)
         spans = sorted((batch.sentences[i][1], batch.sentences[i][2], sent_ids[i]) for i in members)
         payload = {
-            "kind": "chunk", **{f: getattr(d, f) for f in DOC_FIELDS}, "path": batch.rel,
+            "kind": "chunk", **doc_payload(d), "path": batch.rel,
             **{f: getattr(c, f) for f in CHUNK_FIELDS},
             "sentences": [[sid, s, e] for s, e, sid in spans],
-            "doc_parents": _parents(c.doc_id), "country_uc": d.country.upper(),
+            "doc_parents": _parents(c.doc_id),
+            "jurisdiction_parents": _jurisdiction_parents(d.jurisdiction),
+            "doc_type_lc": d.doc_type.lower(),
             "n_terms": len(terms.split()),
         }  # fmt: skip
         if date_num(d.date) is not None:
@@ -180,3 +183,14 @@ def _points(batch: FileBatch, avglen: float) -> list[models.PointStruct]:
                                      payload={"kind": "file", "path": batch.rel,
                                               "sha256": batch.fingerprint}))  # fmt: skip
     return points
+
+
+def doc_payload(d: Document) -> dict[str, Any]:
+    """A document's metadata fields as JSON-able payload values (tuples as lists)."""
+    return {f: list(v) if isinstance(v := getattr(d, f), tuple) else v for f in DOC_FIELDS}
+
+
+def _jurisdiction_parents(code: str) -> list[str]:
+    """``US-CO`` → ``["US-CO", "US"]``: a filter on a country also matches its subdivisions."""
+    code = code.upper()
+    return [code, code.split("-")[0]] if "-" in code else ([code] if code else [])
