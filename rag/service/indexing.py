@@ -11,7 +11,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -98,31 +98,38 @@ class Indexer:
 
         The corpus is compared with the index before anything heavy happens: when no file is
         new, changed or removed, the model is never loaded (an ingest with nothing to do takes
-        as long as hashing the files)."""
+        as long as hashing the files). Everything is written in one commit (``staging.py``
+        commits in batches instead)."""
         t0 = time.perf_counter()
+        with self.backend.lock():
+            start = self.start(rebuild)
+            report = start.plan.report((), ()) if start.idle else self._write(start, t0, progress)
+        return self.finish(report, t0)
+
+    def start(self, rebuild: bool) -> Start:
+        """The corpus against the index (call under ``backend.lock()``): what is to be done."""
         s, backend = self.settings, self.backend
-        with backend.lock():
-            files, refused = find_files(s.corpus_dir, s.max_file_mb)
-            catalog = read_catalog(s.corpus_dir)
-            known: dict[str, str] | None = {}
-            dim = 0  # the index's own dimension: removing files needs no model
-            if not rebuild and backend.exists():
-                old = backend.manifest()
-                dim = int(old.get("model", {}).get("dim") or 0)
-                backend.check(old, self.embedder.name)
-                if old.get("index_settings") != index_settings(s):
-                    log.info("chunking settings changed; re-embedding everything")
-                    rebuild = True
-                elif not self._intact(old):  # damaged: the writer rebuilds, and says so
-                    known = None
-                else:  # an index written before manifests listed their files: ask the writer
-                    known = old.get("files") if isinstance(old.get("files"), dict) else None
-            plan = _Plan.of(files, catalog, known or {}, refused)
-            if known is not None and not rebuild and not plan.removed and not plan.todo:
-                report = plan.report((), ())
-            else:
-                report = self._write(plan, catalog, rebuild, known is None, dim, t0, progress)
-        counts = backend.manifest()["counts"]
+        files, refused = find_files(s.corpus_dir, s.max_file_mb)
+        catalog = read_catalog(s.corpus_dir)
+        known: dict[str, str] | None = {}
+        dim, old = 0, {}  # the index's own dimension: removing files needs no model
+        if not rebuild and backend.exists():
+            old = backend.manifest()
+            dim = int(old.get("model", {}).get("dim") or 0)
+            backend.check(old, self.embedder.name)
+            if old.get("index_settings") != index_settings(s):
+                log.info("chunking settings changed; re-embedding everything")
+                rebuild = True
+            elif not self._intact(old):  # damaged: the writer rebuilds, and says so
+                known = None
+            else:  # an index written before manifests listed their files: ask the writer
+                known = old.get("files") if isinstance(old.get("files"), dict) else None
+        plan = _Plan.of(files, catalog, known or {}, refused)
+        return Start(plan, catalog, rebuild, known is None, dim, old)
+
+    def finish(self, report: IngestReport, t0: float) -> IngestReport:
+        """``report`` with the index's counts after the run and the time it took."""
+        counts = self.backend.manifest()["counts"]
         return replace(
             report, documents=counts["documents"], chunks=counts["chunks"],
             seconds=round(time.perf_counter() - t0, 2),
@@ -137,36 +144,21 @@ class Indexer:
             return False
         return True
 
-    def _write(
-        self,
-        plan: _Plan,
-        catalog: dict[str, dict[str, str]],
-        rebuild: bool,
-        ask_writer: bool,
-        dim: int,
-        t0: float,
-        progress: Progress,
-    ) -> IngestReport:
+    def _write(self, start: Start, t0: float, progress: Progress) -> IngestReport:
         """Read what changed; if anything is to be embedded, load the model; write, commit."""
-        loaded = [] if ask_writer else plan.read(catalog, progress)
-        if not (rebuild or ask_writer or plan.removed or loaded):
+        plan = start.plan
+        loaded = [] if start.ask_writer else plan.read(start.catalog, progress)
+        if not (start.rebuild or start.ask_writer or plan.removed or loaded):
             return plan.report((), ())  # only unreadable files changed: nothing to write
-        if (loaded or not dim) and not getattr(self.embedder, "loaded", True):
-            progress("loading model", 0, 0)
-        writer = self.backend.writer(
-            model=self.embedder.name, dim=dim or self.embedder.dim, rebuild=rebuild
-        )
+        writer, plan, loaded = self.open_writer(start, loaded, progress)
         try:
-            if ask_writer:
-                plan = _Plan.of(plan.files, catalog, writer.file_hashes(), plan.refused)
-                loaded = plan.read(catalog, progress)
-            report = self._update(writer, plan, loaded, progress)
-            if report.files_added or report.files_changed or report.files_removed or rebuild:
-                writer.commit({
-                    "index_settings": index_settings(self.settings),
-                    "build_seconds": round(time.perf_counter() - t0, 2),
-                    "skipped": [str(x) for x in report.skipped],
-                })  # fmt: skip
+            pending = self.claim(writer, plan, loaded)
+            added, n_chunks, n_sentences = self.write_documents(
+                writer, pending, plan.fingerprints, progress
+            )
+            report = plan.report(added, (n_chunks, n_sentences))
+            if report.files_added or report.files_changed or report.files_removed or start.rebuild:
+                writer.commit(self.commit_extra(t0, report.skipped))
             else:
                 writer.abort()
         except BaseException:
@@ -174,14 +166,37 @@ class Indexer:
             raise
         return report
 
-    def _update(
-        self,
-        writer: Writer,
-        plan: _Plan,
-        loaded: list[tuple[str, list[Document]]],
-        progress: Progress,
-    ) -> IngestReport:
-        for rel in plan.removed:
+    def commit_extra(self, t0: float, skipped: Sequence[SkippedFile]) -> dict[str, Any]:
+        """What a commit adds to the manifest besides the store's own fields."""
+        return {"index_settings": index_settings(self.settings),
+                "build_seconds": round(time.perf_counter() - t0, 2),
+                "skipped": [str(x) for x in skipped]}  # fmt: skip
+
+    def open_writer(
+        self, start: Start, loaded: list[tuple[str, list[Document]]], progress: Progress
+    ) -> tuple[Writer, _Plan, list[tuple[str, list[Document]]]]:
+        """A writer for ``start``, and the plan and loaded files, which the writer makes when the
+        index does not list its files (damaged, or written before manifests listed them)."""
+        if (loaded or not start.dim) and not getattr(self.embedder, "loaded", True):
+            progress("loading model", 0, 0)
+        writer = self.backend.writer(
+            model=self.embedder.name, dim=start.dim or self.embedder.dim, rebuild=start.rebuild
+        )
+        if not start.ask_writer:
+            return writer, start.plan, loaded
+        try:
+            plan = _Plan.of(start.plan.files, start.catalog, writer.file_hashes(),
+                            start.plan.refused)  # fmt: skip
+            return writer, plan, plan.read(start.catalog, progress)
+        except BaseException:
+            writer.abort()
+            raise
+
+    def claim(self, writer: Writer, plan: _Plan, loaded: list[tuple[str, list[Document]]],
+              remove: bool = True) -> list[tuple[str, list[Document]]]:  # fmt: skip
+        """Remove the files gone from the corpus; return the loaded files whose document ids are
+        free (one whose id another file holds joins ``plan.skipped``)."""
+        for rel in plan.removed if remove else ():
             writer.remove_file(rel)
         pending: list[tuple[str, list[Document]]] = []
         claimed: dict[str, str] = {}
@@ -191,10 +206,7 @@ class Indexer:
                 plan.skipped.append(SkippedFile(rel, clash))
                 continue
             pending.append((rel, docs))
-        added, n_chunks, n_sentences = self.write_documents(
-            writer, pending, plan.fingerprints, progress
-        )
-        return plan.report(added, (n_chunks, n_sentences))
+        return pending
 
     def chunk(self, doc: Document) -> list[Chunk]:
         return chunk_document(
@@ -219,31 +231,28 @@ class Indexer:
         """
         prepared = [self.prepare(rel, docs) for rel, docs in groups]
         vectors = self.embed_prepared(prepared, progress)
+        written = self.add_prepared(writer, prepared, vectors, fingerprints)
+        n_chunks = sum(len(p.chunks) for p in prepared)
+        return written, n_chunks, sum(len(p.texts) for p in prepared) - n_chunks
+
+    def add_prepared(self, writer: Writer, prepared: Sequence[Prepared], vectors: np.ndarray,
+                     fingerprints: dict[str, str]) -> list[str]:  # fmt: skip
+        """Center ``vectors`` (``embed_prepared``'s, files in order) and add each file to
+        ``writer``, replacing its earlier version; returns the files written."""
         known = writer.file_hashes()
-        written = []
         offset = 0
         for p in prepared:
             if p.rel in known:
                 writer.remove_file(p.rel)
             vecs = self.centering().passages(vectors[offset : offset + len(p.texts)], p.text_langs)
-            n_chunks = len(p.chunks)
-            writer.add_file(
-                FileBatch(
-                    rel=p.rel,
-                    fingerprint=fingerprints[p.rel],
-                    docs=p.docs,
-                    chunks=p.chunks,
-                    chunk_vectors=vecs[:n_chunks],
-                    terms=p.terms,
-                    sentences=p.sentences,
-                    sentence_vectors=vecs[n_chunks:],
-                    chunk_sentences=p.chunk_sentences,
-                )
-            )
-            written.append(p.rel)
+            n = len(p.chunks)
+            writer.add_file(FileBatch(
+                rel=p.rel, fingerprint=fingerprints[p.rel], docs=p.docs, chunks=p.chunks,
+                chunk_vectors=vecs[:n], terms=p.terms, sentences=p.sentences,
+                sentence_vectors=vecs[n:], chunk_sentences=p.chunk_sentences,
+            ))  # fmt: skip
             offset += len(p.texts)
-        n_chunks = sum(len(p.chunks) for p in prepared)
-        return written, n_chunks, offset - n_chunks
+        return [p.rel for p in prepared]
 
     def embed_prepared(
         self, prepared: list[Prepared], progress: Progress = no_progress
@@ -305,6 +314,23 @@ class Indexer:
         return ""
 
 
+@dataclass(frozen=True)
+class Start:
+    """Where an ingest starts (:meth:`Indexer.start`): the plan, and how to open the writer."""
+
+    plan: _Plan
+    catalog: dict[str, dict[str, str]]
+    rebuild: bool
+    ask_writer: bool  # the manifest does not list the indexed files: the writer knows them
+    dim: int  # the index's dimension (0: none yet, or rebuilt: the model's)
+    manifest: dict[str, Any]  # the index's manifest before the run ({} for none or a rebuild)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing to do: no file is new, changed or removed."""
+        return not (self.ask_writer or self.rebuild or self.plan.removed or self.plan.todo)
+
+
 @dataclass
 class _Plan:
     """What an ingest has to do: the corpus files against what the index holds."""
@@ -335,17 +361,21 @@ class _Plan:
     def read(
         self, catalog: dict[str, dict[str, str]], progress: Progress
     ) -> list[tuple[str, list[Document]]]:
-        """Load the new and changed files (fast, no model); unreadable ones join ``skipped``."""
+        """Load the new and changed files (no model); unreadable ones join ``skipped``."""
+        return list(self.reading(catalog, progress))
+
+    def reading(
+        self, catalog: dict[str, dict[str, str]], progress: Progress
+    ) -> Iterator[tuple[str, list[Document]]]:
+        """:meth:`read`, one file at a time (a scanned PDF's OCR takes a while)."""
         self.skipped = [SkippedFile(rel, why) for rel, why in self.refused]
-        loaded = []
         for n, (cf, result) in enumerate(iter_documents(self.todo, catalog), 1):
             progress("reading", n, len(self.todo))
             if isinstance(result, LoadError):
                 kept = " (the previously indexed version is kept)" if cf.rel in self.known else ""
                 self.skipped.append(SkippedFile(cf.rel, f"{result}{kept}"))
             else:
-                loaded.append((cf.rel, result))
-        return loaded
+                yield cf.rel, result
 
     def report(self, added: Sequence[str], embedded: tuple[int, int] | tuple[()]) -> IngestReport:
         n_chunks, n_sentences = embedded or (0, 0)

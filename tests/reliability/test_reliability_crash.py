@@ -24,6 +24,7 @@ import pytest
 from rag.index.base import IndexError_
 from rag.index.faiss import folder
 from rag.ingest.corpus import file_sha256
+from rag.service.staging import StagedIngest
 from tests.reliability.common import (
     QUERIES_EN,
     answers,
@@ -145,6 +146,120 @@ def test_sigkill_during_ingest_keeps_previous_index(tmp_path: Path) -> None:
     final = run_rag(["ingest", "--corpus", str(corpus), "--index", str(index)], cache)
     assert final.returncode == 0, final.stderr
     assert answers(fake_assistant(corpus, index, cache), QUERIES) == after
+    leftovers = [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name or p.name.endswith(".old")]
+    assert not leftovers, leftovers
+
+
+# --- the app's staged first build ------------------------------------------------------------
+
+STAGED_BATCHES = (60, 240)  # texts: the first batch (about 2 files), then doubling up to 240
+# `rag serve`'s background build in a subprocess, with the kill points above; it prints its report.
+_STAGED = _KILLER[: _KILLER.index("from rag.app.cli import main")] + f"""
+import json
+from pathlib import Path
+from rag.service import staging
+staging.FIRST_BATCH_TEXTS, staging.MAX_BATCH_TEXTS = {STAGED_BATCHES}
+from rag.service import Assistant
+from tests.reliability.common import fake_assistant
+Assistant.warm_up = lambda self: None  # the query side's warm-up: seconds, and not tested here
+report = fake_assistant(*(Path(a) for a in sys.argv[1:4])).ingest_staged()
+print(json.dumps(report.to_json()))
+"""  # fmt: skip
+# Kill point → batches committed before it. Each batch is embedded in one call; batch 1 commits
+# with two renames (no index to move aside), the next ones with three; a commit writes two FAISS
+# files and then removes the previous version.
+STAGED_KILLS = {"embed:2": 1, "write:3": 1, "rename:3": 1, "rename:4": 1, "rename:5": 1,
+                "rmtree-old": 1, "embed:4": 3, "rename:10": 3}  # fmt: skip
+
+
+def _run_staged(corpus: Path, index: Path, cache: Path, kill: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", _STAGED, str(corpus), str(index), str(cache)],
+        env=cli_env(cache, GOVRAG_TEST_KILL_AT=kill), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def _answers_of_only(files: list[str], corpus: Path, root: Path) -> list[Any]:
+    """The answers of a one-commit ingest of ``files`` alone."""
+    part, index = root / "part-corpus", root / "part-index"
+    for p in (part, index):
+        shutil.rmtree(p, ignore_errors=True)
+    part.mkdir()
+    for rel in files:
+        shutil.copy2(corpus / rel, part / rel)
+    fake_assistant(part, index, root / "cache").ingest()
+    return answers(fake_assistant(part, index, root / "cache"), QUERIES)
+
+
+def test_sigkill_during_the_staged_first_build_leaves_its_batches_and_resumes(
+    tmp_path: Path,
+) -> None:
+    """A killed first build of the app leaves no index or the batches committed before the kill,
+    each readable and answering exactly as an index of those files; the next build embeds only
+    the rest and ends where an uninterrupted one does."""
+    import json
+
+    corpus, index, cache = tmp_path / "corpus", tmp_path / "index", tmp_path / "cache"
+    write_text_corpus(corpus, 30, 6, seed=4, prefix="doc")
+    files = sorted(p.name for p in corpus.iterdir())
+    full = fake_assistant(corpus, tmp_path / "full-index", cache)
+    full.ingest()  # one commit: the answers every finished build must give
+    after = answers(full, QUERIES)
+    chunks = {d.path: n for d, n in full.documents()}
+    bounds = [0]  # files committed after each batch
+
+    def count(state: Any) -> None:
+        bounds.append(len(folder.read_manifest(tmp_path / "bounds-index")["files"]))
+
+    staged = fake_assistant(corpus, tmp_path / "bounds-index", cache)
+    StagedIngest(staged.indexer, on_commit=count, first=STAGED_BATCHES[0],
+                 cap=STAGED_BATCHES[1]).run()  # fmt: skip
+    assert len(bounds) > 4 and bounds[-1] == len(files) and answers(staged, QUERIES) == after
+    t0 = time.perf_counter()
+    ref = _run_staged(corpus, tmp_path / "staged-index", cache, "none")
+    out, err = ref.communicate(timeout=120)
+    seconds = time.perf_counter() - t0
+    assert ref.returncode == 0, err
+    assert answers(fake_assistant(corpus, tmp_path / "staged-index", cache), QUERIES) == after
+    assert json.loads(out)["files_added"] == files
+
+    rng = random.Random(8)
+    plan = list(STAGED_KILLS.items()) + [("random", 0) for _ in range(2)]
+    outcomes = []
+    for kill, committed in plan:
+        proc = _run_staged(corpus, index, cache, "none" if kill == "random" else kill)
+        if kill == "random":
+            time.sleep(rng.uniform(0.3, 0.95) * seconds)
+            proc.send_signal(signal.SIGKILL)
+        _, err = proc.communicate(timeout=120)
+        if proc.returncode == 0:  # finished before the kill
+            outcomes.append((kill, "finished"))
+            shutil.rmtree(index)
+            continue
+        assert proc.returncode == -signal.SIGKILL, err
+        fresh = fake_assistant(corpus, index, cache)
+        done = sorted(fresh.backend.manifest()["files"]) if fresh.has_index() else []
+        assert done == files[: len(done)], f"kill {kill}: not whole batches in order: {done}"
+        assert len(done) in bounds and (kill == "random" or len(done) == bounds[committed])
+        if done:
+            assert answers(fresh, QUERIES) == _answers_of_only(done, corpus, tmp_path), kill
+            unfinished = len(done) < len(files)  # a random kill may hit after the last commit
+            marked = "incomplete" in fresh.backend.manifest()
+            assert fresh.needs_indexing() == unfinished == marked, kill
+        # The app's next start resumes: only the rest is embedded.
+        resume = _run_staged(corpus, index, cache, "none")
+        out, err = resume.communicate(timeout=120)
+        assert resume.returncode == 0, err
+        report = json.loads(out)
+        assert report["files_added"] == files[len(done) :], kill
+        assert report["chunks_embedded"] == sum(chunks[f] for f in files[len(done) :])
+        final = fake_assistant(corpus, index, cache)
+        assert answers(final, QUERIES) == after and not final.needs_indexing(), kill
+        outcomes.append((kill, f"{len(done)} files kept"))
+        shutil.rmtree(index)
+    print(f"\nstaged build ({seconds:.1f} s): " + ", ".join(f"{k}->{o}" for k, o in outcomes))
+    assert sum(o != "finished" for _, o in outcomes) >= len(STAGED_KILLS)
     leftovers = [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name or p.name.endswith(".old")]
     assert not leftovers, leftovers
 
