@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 
 import pytest
@@ -10,8 +11,10 @@ from click.testing import CliRunner
 
 from rag.answer.answer_type import NO_NUMBER_NOTE, has_date
 from rag.app.cli import main
+from rag.ingest.corpus import read_catalog
 from rag.service import Assistant
 from rag.types import Filters
+from tests.conftest import SHIPPED_CORPUS
 from tests.ingest.test_clean import BOILERPLATE
 
 pytestmark = pytest.mark.model
@@ -28,6 +31,13 @@ HIT_KEYS = {
     "text",
     "start",
     "end",
+    "jurisdiction",
+    "doc_type",
+    "status",
+    "file",
+    "page",
+    "ocr",
+    "translations",
 }
 ANSWER_KEYS = {"question", "question_lang", "answer", "abstained", "mode", "citations", "closest"}
 CITATION_KEYS = {
@@ -65,7 +75,17 @@ def test_shipped_corpus_is_fully_indexed(real_assistant: Assistant) -> None:
             "003_558473f26e01e703", "004_2b0df22166c00e27"} <= ids  # fmt: skip
     assert {"eu_ai_act/article_005", "eu_ai_act/annex_03", "eu_ai_act/recital_001"} <= ids
     assert sum(1 for i in ids if i.startswith("eu_ai_act/")) == 113 + 13 + 180
-    assert sum(1 for i in ids if i.startswith("china/")) == 3
+    assert sum(1 for i in ids if i.startswith("eu_ai_act_nl/")) == 113 + 13 + 180
+    # every catalogued file is indexed; the scanned Chinese PDF only where Tesseract can read it
+    indexed = {d.path for d, _ in docs}
+    scan = "china/CN_genai_interim_measures_2023_scan.zh.pdf"
+    expected = set(read_catalog(SHIPPED_CORPUS)) - ({scan} if shutil.which("tesseract") is None
+                                                    else set())  # fmt: skip
+    assert indexed == expected, indexed ^ expected
+    by_path = {d.path: d for d, _ in docs}
+    assert by_path["us/US-CO_sb24_205_consumer_ai_act_2024.en.pdf"].jurisdiction == "US-CO"
+    assert by_path["us/US-CO_sb24_205_consumer_ai_act_2024.en.pdf"].pages  # read page by page
+    assert by_path["eu_ai_act/articles.json"].translations  # linked to the Dutch text
     langs = {d.doc_id: d.lang for d, _ in docs}
     assert (
         langs["001_f22444b573f99c26"] == "sv"

@@ -1,5 +1,5 @@
-"""`rag ingest | search | ask | eval | serve`: parse flags, call the Assistant, print (text or
---json)."""
+"""`rag ingest | search | ask | compare | eval | serve`: parse flags, call the Assistant, print
+(text or --json)."""
 
 from __future__ import annotations
 
@@ -100,9 +100,10 @@ def search(query: str, k: int | None, per_doc: int | None, as_json: bool,
     if not result.hits:
         click.echo("No passages match (check the filters).")
     for h in result.hits:
-        meta = " · ".join(x for x in (h.lang, h.source, h.date) if x)
+        meta = source_meta(h)
         click.echo(click.style(f"[{h.rank}] {h.title}", bold=True) + f"  ({meta})  {h.score:.3f}")
-        click.echo(f"    {h.chunk_id}  chars {h.start}-{h.end}")
+        page = f"p. {h.page}, " if h.page else ""
+        click.echo(f"    {h.chunk_id}  {page}chars {h.start}-{h.end}")
         click.echo(textwrap.indent(textwrap.fill(h.text, 96), "    ") + "\n")
 
 
@@ -153,12 +154,54 @@ def ask(question: str, history_file: Path | None, as_json: bool, llm: str | None
     if answer.citations:
         click.echo("\nSources:")
         for c in answer.citations:
-            meta = " · ".join(x for x in (c.lang, c.source, c.date) if x)
-            click.echo(f"  [{c.n}] {c.title} ({meta}) — {c.doc_id}, chars {c.start}-{c.end}")
+            page = f"p. {c.page}, " if c.page else ""
+            click.echo(f"  [{c.n}] {c.title} ({source_meta(c)}) — {c.doc_id}, {page}chars "
+                       f"{c.start}-{c.end}")  # fmt: skip
     if answer.closest:
         click.echo("\nClosest passages:")
         for h in answer.closest:
             click.echo(f"  - {h.title} ({h.lang}) {h.chunk_id}: {textwrap.shorten(h.text, 160)}")
+
+
+@main.command()
+@click.argument("question")
+@click.option("--by", type=click.Choice(["jurisdiction", "type", "language"]),
+              default="jurisdiction", show_default=True, help="One group per top-level "
+              "jurisdiction (US-CO and US-CA count under US), document type or language; "
+              "documents without one are in no group.")  # fmt: skip
+@click.option("--only", multiple=True, help="Only these groups, in this order: --only EU,US,CN "
+              "(--only US-CO for one US state); default: every one in the index, sorted, INT "
+              "last.")  # fmt: skip
+@filter_options
+@click.option("--json", "as_json", is_flag=True, help='Print {"question", "by", "groups": '
+              '[{"key", "abstained", "answer": <rag ask --json>}, …]}.')  # fmt: skip
+@llm_options
+@click.option("--extractive", is_flag=True, help="Quote the sources without the LLM.")
+@common
+def compare(question: str, by: str, only: tuple[str, ...], as_json: bool, llm: str | None,
+            llm_base_url: str | None, reader: str | None, extractive: bool,
+            corpus_dir: Path | None, index_dir: Path | None, model: str | None,
+            **kw: Any) -> None:  # fmt: skip
+    """Answer QUESTION once per jurisdiction (type, language): `rag ask` restricted to each
+    group's documents and the other filters (--jurisdiction with --by jurisdiction acts as
+    --only); "no passage found" where they do not answer."""
+    from rag.service import Assistant
+    from rag.service.compare import comparison_text
+
+    s = settings_from(corpus_dir, index_dir, model, llm=llm, llm_base_url=llm_base_url,
+                      reader=reader)  # fmt: skip
+    result = Assistant(s).compare(question, by=by, only=[v for x in only for v in x.split(",")],
+                                  filters=filters_from(kw),
+                                  mode="extractive" if extractive else None)  # fmt: skip
+    click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2) if as_json
+               else comparison_text(result))  # fmt: skip
+
+
+def source_meta(src: Any) -> str:
+    """``en · US-CO · law · Colorado General Assembly · 2024-05-17 · OCR`` for a hit/citation."""
+    parts = (src.lang, src.jurisdiction, src.doc_type, src.source, src.date,
+             "OCR" if src.ocr else "")  # fmt: skip
+    return " · ".join(x for x in parts if x)
 
 
 @main.command(name="eval")
@@ -288,8 +331,9 @@ def eval_(data_dir: Path | None, queries_lang: str | None, corpus_langs: tuple[s
 @common
 def serve(host: str, port: int, llm: str | None, llm_base_url: str | None, reader: str | None,
           corpus_dir: Path | None, index_dir: Path | None, model: str | None) -> None:  # fmt: skip
-    """Start the chat app (builds the index from the corpus first if there is none, or rebuilds
-    it if an older version built it with other settings)."""
+    """Start the chat app at once. Without an index (or with one an older version built with
+    other settings, or one whose first build was interrupted) it is built from the corpus in the
+    background, in batches: the app answers from what is indexed so far and says how far it is."""
     from rag.app.ui import build_app, launch
     from rag.service import Assistant
 
@@ -297,27 +341,49 @@ def serve(host: str, port: int, llm: str | None, llm_base_url: str | None, reade
         corpus_dir, index_dir, model, llm=llm, llm_base_url=llm_base_url, reader=reader
     )
     assistant = Assistant(settings)
-    if not assistant.index_is_current():
-        if assistant.has_index():  # built by an older version: the corpus folder holds every file
-            why = "was built with other chunking settings: rebuilding it"
-        else:
+    if assistant.needs_indexing():
+        if not assistant.has_index():
             why = "does not exist yet: building it"
+        elif assistant.index_is_current():
+            why = "was not finished: indexing the rest"
+        else:  # built by an older version: the corpus folder holds every file
+            why = "was built with other chunking settings: rebuilding it"
         where = assistant.backend.where
         if settings.store == "faiss":
             where = f"folder {Path(where).resolve()}"
-        click.echo(f"The index {where} {why} from {settings.corpus_dir.resolve()} (once, about "
-                   "3 minutes on 2 cores for the shipped corpus)…", err=True)  # fmt: skip
-        bar = ProgressBar()
-        try:
-            report = assistant.ingest(progress=bar)
-        finally:
-            bar.close()
-        click.echo(f"Indexed {report.documents} documents, {report.chunks} chunks.", err=True)
-    # The model, language means and index load in the background: the page is up at once and
-    # says "loading the model" until they are in memory (warm_up), instead of a 10 s spinner.
-    threading.Thread(target=_warm_up, args=(assistant,), name="govrag-warm-up", daemon=True).start()
-    click.echo(f"govrag is running on http://{host}:{port} (loading the model…)", err=True)
-    launch(build_app(assistant), host, port, max_upload_mb=settings.max_upload_mb)
+        click.echo(f"The index {where} {why} from {settings.corpus_dir.resolve()} in the "
+                   "background; the app answers from the passages indexed so far…",
+                   err=True)  # fmt: skip
+        # The model loads in the build; the query side warms up after its first commit.
+        worker, name, what = _build_in_background, "govrag-indexing", "building the index"
+    else:
+        # The model, language means and index load in the background: the page is up at once
+        # and says "loading the model" until they are in memory, instead of a 10 s spinner.
+        worker, name, what = _warm_up, "govrag-warm-up", "loading the model"
+    threading.Thread(target=worker, args=(assistant,), name=name, daemon=True).start()
+    click.echo(f"govrag is running on http://{host}:{port} ({what}…)", err=True)
+    launch(
+        build_app(assistant),
+        host,
+        port,
+        max_upload_mb=settings.max_upload_mb,
+        corpus_dir=settings.corpus_dir,
+    )
+
+
+def _build_in_background(assistant: Any) -> None:
+    """``serve``'s staged build, with the CLI's progress bar; an error is logged here and shown
+    in the app's status line."""
+    bar = ProgressBar()
+    try:
+        report = assistant.ingest_staged(progress=bar)
+    except Exception as exc:
+        bar.close()
+        logging.getLogger(__name__).error("indexing stopped: %s", exc)
+        return
+    bar.close()
+    click.echo(f"Indexed {report.documents} documents, {report.chunks} chunks "
+               f"({report.seconds:.0f} s).", err=True)  # fmt: skip
 
 
 def _warm_up(assistant: Any) -> None:

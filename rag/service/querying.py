@@ -163,6 +163,10 @@ class Querier:
         """Every indexed document (without text) with its chunk count."""
         return self.retriever.index.all_documents()
 
+    def document(self, doc_id: str) -> Document | None:
+        """One indexed document with its text, or None."""
+        return self.retriever.index.documents([doc_id], with_text=True).get(doc_id)
+
     def context(self, doc_id: str, start: int, end: int, margin: int = 400) -> tuple[str, str, str]:
         """(text before, the span, text after) around a span of a document, for display."""
         doc = self.retriever.index.documents([doc_id], with_text=True).get(doc_id)

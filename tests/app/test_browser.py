@@ -135,7 +135,7 @@ def test_card_links_the_original_and_a_follow_up_says_what_it_searched_for(
 
 
 def test_a_bad_filter_date_is_explained_in_the_box_without_an_error_overlay(page: Any) -> None:
-    page.get_by_text("Filters (apply to Ask and Search)").click()
+    page.get_by_text("Filters (apply to Ask, Search and Compare)").click()
     page.fill("#filter-from textarea", "last year")
     page.keyboard.press("Tab")
     message = "From date: use YYYY, YYYY-MM or YYYY-MM-DD, e.g. 2024-05"
@@ -308,7 +308,7 @@ def test_upload_indexes_a_file_while_the_chat_keeps_answering(
     fresh.wait_for_function(f"{_STATUS}.startsWith('3 documents')", timeout=5_000)  # on load
     fresh.get_by_role("tab", name="Corpus").click()
     assert "Council report on algorithm audits" in fresh.inner_text("#corpus-table")
-    fresh.get_by_text("Filters (apply to Ask and Search)").click()
+    fresh.get_by_text("Filters (apply to Ask, Search and Compare)").click()
     fresh.click("#filter-sources input")
     fresh.get_by_role("option", name="Regional Council of Skåne").wait_for(timeout=10_000)
     for pg in (open_before, fresh):

@@ -13,7 +13,7 @@ import pytest
 
 from rag.app.ui.cards import highlight, sources_html
 from rag.app.ui.corpus import corpus_views, reindex, save_files
-from rag.app.ui.widgets import answer_markdown, filter_problem, md_escape
+from rag.app.ui.widgets import DOC_HEADERS, answer_markdown, filter_problem, md_escape
 from rag.ingest.formats import LoadError
 from rag.ingest.uploads import (
     DuplicateUpload,
@@ -164,11 +164,11 @@ def test_upload_metadata_form_is_checked_and_written_as_a_sidecar(
         upload_metadata(date="2024-13")
     with pytest.raises(LoadError, match="Language: use a two-letter"):
         upload_metadata(lang="Swedish")
-    with pytest.raises(LoadError, match="Country: use a two-letter"):
-        upload_metadata(country="Sweden")
+    with pytest.raises(LoadError, match="Jurisdiction: use a two-letter"):
+        upload_metadata(jurisdiction="Sweden")
     meta = upload_metadata(" Council  report ", "Region Skåne", "2024-05-02", "SV", "se")
     assert meta == {"title": "Council report", "source": "Region Skåne", "date": "2024-05-02",
-                    "lang": "sv", "country": "SE"}  # fmt: skip
+                    "lang": "sv", "jurisdiction": "SE"}  # fmt: skip
     assert upload_metadata("", " ", "", "", "") == {}
 
     corpus = make_corpus({"a.txt": "Rules for AI audits in Sweden are strict."})
@@ -186,7 +186,7 @@ def test_upload_metadata_form_is_checked_and_written_as_a_sidecar(
     log = reindex(assistant, _no_progress, saved)
     assert not any(line.startswith("No date") for line in log), log
     doc = next(d for d, _ in assistant.documents() if d.path == "uploads/council.txt")
-    assert (doc.title, doc.source, doc.date, doc.lang, doc.country) == (
+    assert (doc.title, doc.source, doc.date, doc.lang, doc.jurisdiction) == (
         "Council report", "Region Skåne", "2024-05-02", "sv", "SE")  # fmt: skip
     saved, _ = save_files(assistant, _files(undated), {})
     log = reindex(assistant, _no_progress, saved)
@@ -237,10 +237,12 @@ def test_every_page_load_reads_the_current_corpus(
     out = app.fns[loads[0]["id"]].fn([], [], None)
     views = dict(zip(loads[0]["outputs"], out, strict=True))
     assert views[status_id].startswith("2 documents")
-    status, langs, sources, table, removal = corpus_views(assistant, ["en", "xx"], [], "a.txt")
+    status, langs, sources, table, removal, _, _ = corpus_views(
+        assistant, ["en", "xx"], [], "a.txt"
+    )
     assert status.startswith("2 documents") and langs["choices"] == ["de", "en"]
     assert langs["value"] == ["en"] and sources["choices"] == ["Bundesamt"]
-    assert [row[6] for row in table] == ["a.txt", "b.txt"]
+    assert [row[DOC_HEADERS.index("file")] for row in table] == ["a.txt", "b.txt"]
     assert removal["choices"] == ["a.txt", "b.txt"] and removal["value"] == "a.txt"
 
 

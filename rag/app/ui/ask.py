@@ -53,11 +53,13 @@ def ask_tab(assistant: Assistant, filters: list[Any], filter_msg: Any) -> None:
         message: str,
         chat: list[dict[str, Any]],
         turns: list[list[str]],
+        use_llm: bool,
         langs: list[str],
         sources: list[str],
         date_from: str,
         date_to: str,
-        use_llm: bool = False,
+        jurisdictions: list[str] | None = None,
+        types: list[str] | None = None,
     ) -> tuple[Any, ...]:
         message = (message or "").strip()
         if not message:
@@ -67,7 +69,7 @@ def ask_tab(assistant: Assistant, filters: list[Any], filter_msg: Any) -> None:
         try:
             answer = assistant.ask(
                 message, history=[(q, a) for q, a in turns],
-                filters=filters_from(langs, sources, date_from, date_to),
+                filters=filters_from(langs, sources, date_from, date_to, jurisdictions, types),
                 mode=_mode(use_llm),
             )  # fmt: skip
         except ValueError as exc:
@@ -111,7 +113,7 @@ def ask_tab(assistant: Assistant, filters: list[Any], filter_msg: Any) -> None:
                 gr.Markdown("### Sources")
                 panel = gr.HTML(_EMPTY_PANEL, elem_id="sources", js_on_load=COPY_CITATION_JS)
         ask_io = (
-            [question, chat, turns, *filters, use_llm],
+            [question, chat, turns, use_llm, *filters],
             [chat, panel, question, turns, *tools, filter_msg],
         )
         question.submit(respond, *ask_io, api_visibility="private")

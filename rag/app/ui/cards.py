@@ -11,11 +11,12 @@ import re
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
+from rag.app.ui.files import file_url
 from rag.app.ui.widgets import esc, shown
 from rag.index.lexical import tokenize
 from rag.ingest.chunking import sentence_spans
 from rag.service import Assistant
-from rag.types import Answer, Citation, Hit
+from rag.types import Answer, Citation, Hit, page_at
 
 MARGIN = 300  # characters shown around a quote
 MORE = 1500  # characters around it under "More context"
@@ -48,8 +49,7 @@ def citation_text(
 
 
 def cite(c: Citation) -> str:
-    return citation_text(c.quote, c.title, c.source, c.date, c.url, c.doc_id,
-                         getattr(c, "page", ""))  # fmt: skip
+    return citation_text(c.quote, c.title, c.source, c.date, c.url, c.doc_id, c.page or "")
 
 
 def copy_button(text: str, label: str = "Copy citation") -> str:
@@ -88,19 +88,61 @@ def window(
     return body, len(before) + len(after)
 
 
+def badges_html(src: Hit | Citation) -> str:
+    """Language, jurisdiction, type, page and OCR as badges (escaped), each with a tooltip."""
+    items = [("badge", src.lang, "language"), ("badge badge-j", src.jurisdiction, "jurisdiction"),
+             ("badge badge-t", src.doc_type, src.status or "document type"),
+             ("badge badge-p", f"p. {src.page}" if src.page else "", "page in the PDF"),
+             ("badge badge-o", "OCR" if src.ocr else "",
+              "read from page images by OCR: check the quote against the original")]  # fmt: skip
+    return "".join(f'<span class="{cls}" title="{esc(tip)}">{esc(text)}</span>'
+                   for cls, text, tip in items if text)  # fmt: skip
+
+
+def links_html(src: Hit | Citation, lo: int, hi: int) -> str:
+    """The original online (http(s) only) and the corpus file, at its page for PDFs."""
+    parts = [link_html(src.url)] if src.url else []
+    if src.file:
+        label = f"open {src.file}" + (f" at p. {src.page}" if src.page else "")
+        parts.append(f'<a href="{esc(file_url(src.file, src.page))}" target="_blank" '
+                     f'rel="noopener noreferrer" class="src-file">{esc(label)}</a>')  # fmt: skip
+    if not parts:
+        parts.append(esc(f"corpus document {src.doc_id}, characters {lo}–{hi}"))
+    return " · ".join(parts)
+
+
+def translations_html(assistant: Assistant, src: Hit | Citation, limit: int = MORE) -> str:
+    """The "Also in: nl" expanders: the same provision in the corpus's other languages (official
+    translations linked in the catalog), each under its own expander."""
+    out = []
+    for doc_id in src.translations:
+        try:
+            doc = assistant.document(doc_id)
+        except Exception:  # no index or a store error: the card shows without it
+            doc = None
+        if doc is None:
+            continue
+        text = doc.text if len(doc.text) <= limit else doc.text[:limit].rstrip() + "…"
+        out.append(f'<details class="src-also"><summary>Also in: {esc(doc.lang)} — '
+                   f'{esc(doc.title)}</summary><div class="src-text">{esc(text)}</div>'
+                   f"</details>")  # fmt: skip
+    return "".join(out)
+
+
 def card_html(
-    anchor: str, label: str, title: str, lang: str, meta: str, short: str, more: str,
-    link: str, buttons: Sequence[str],
+    anchor: str, label: str, title: str, badges: str, meta: str, short: str, more: str,
+    link: str, buttons: Sequence[str], also: str = "",
 ) -> str:  # fmt: skip
-    """One card; ``short``, ``more``, ``link`` and ``buttons`` are HTML already escaped."""
+    """One card; ``badges``, ``short``, ``more``, ``link``, ``buttons`` and ``also`` are HTML
+    already escaped."""
     idattr = f' id="{esc(anchor)}"' if anchor else ""
     details = (f'<details class="src-more"><summary>More context</summary>'
                f'<div class="src-text">{more}</div></details>') if more else ""  # fmt: skip
     return (
         f'<div class="src-card"{idattr}>'
         f'<div class="src-head">{esc(label)} {esc(title)}</div>'
-        f'<div class="src-meta"><span class="badge">{esc(lang)}</span>{esc(meta)}</div>'
-        f'<div class="src-text src-short">{short}</div>{details}'
+        f'<div class="src-meta">{badges}{esc(meta)}</div>'
+        f'<div class="src-text src-short">{short}</div>{details}{also}'
         f'<div class="src-link">{link}</div>'
         f'<div class="src-tools">{"".join(buttons)}</div></div>'
     )
@@ -136,13 +178,12 @@ def citation_card(assistant: Assistant, group: Sequence[Citation]) -> str:
     by_n = sorted(group, key=lambda c: c.n)
     label = " ".join(f"[{c.n}]" for c in by_n)
     meta = " · ".join(x for x in (first.source, first.date, first.doc_id) if x)
-    link = link_html(first.url) if first.url else esc(
-        f"corpus document {first.doc_id}, characters {lo}–{hi}"
-    )  # fmt: skip
     buttons = [copy_button(cite(c), f"Copy citation [{c.n}]" if several else "Copy citation")
                for c in by_n]  # fmt: skip
-    return card_html("" if several else f"src-{first.n}", label, first.title, first.lang, meta,
-                     short, more if more_seen > seen else "", link, buttons)  # fmt: skip
+    return card_html("" if several else f"src-{first.n}", label, first.title,
+                     badges_html(first), meta, short, more if more_seen > seen else "",
+                     links_html(first, lo, hi), buttons,
+                     translations_html(assistant, first))  # fmt: skip
 
 
 def sources_html(assistant: Assistant, answer: Answer) -> str:
@@ -180,13 +221,12 @@ def hit_card(
     short, seen = window(assistant, h.doc_id, h.start, h.end, spans, HIT_MARGIN, labels=False)
     more, more_seen = window(assistant, h.doc_id, h.start, h.end, spans, MORE, labels=False)
     meta = " · ".join(x for x in (h.source, h.date, h.chunk_id) if x)
-    link = link_html(h.url) if h.url else esc(
-        f"corpus document {h.doc_id}, characters {h.start}–{h.end}"
-    )  # fmt: skip
     quote = h.text[start:end]
-    text = citation_text(quote, h.title, h.source, h.date, h.url, h.doc_id, getattr(h, "page", ""))
-    return card_html(anchor, label, h.title, h.lang, meta, short,
-                     more if more_seen > seen else "", link, [copy_button(text)])  # fmt: skip
+    page = page_at(h.page_starts, h.start + start) if h.page_starts else h.page
+    text = citation_text(quote, h.title, h.source, h.date, h.url, h.doc_id, page or "")
+    return card_html(anchor, label, h.title, badges_html(h), meta, short,
+                     more if more_seen > seen else "", links_html(h, h.start, h.end),
+                     [copy_button(text)], translations_html(assistant, h))  # fmt: skip
 
 
 def highlight(text: str, query: str, lang: str) -> str:

@@ -30,31 +30,33 @@ from rag.types import Document
 def corpus_table(
     assistant: Assistant, docs: list[tuple[Document, int]] | None = None
 ) -> list[list[Any]]:
-    """One row per indexed document: id, title, language, source, date, country, file, passages."""
+    """One row per indexed document: id, title, language, jurisdiction, type, source, date, file,
+    passages."""
     try:
         docs = assistant.documents() if docs is None else docs
     except Exception:
         return []
-    return [[d.doc_id, d.title, d.lang, d.source, d.date, d.country, d.path, n]
+    return [[d.doc_id, d.title, d.lang, d.jurisdiction, d.doc_type, d.source, d.date, d.path, n]
             for d, n in docs]  # fmt: skip
 
 
 def file_choices(assistant: Assistant, docs: list[tuple[Document, int]] | None = None) -> list[str]:
     """The corpus files that can be removed."""
-    return sorted({row[6] for row in corpus_table(assistant, docs)})
+    return sorted({row[DOC_HEADERS.index("file")] for row in corpus_table(assistant, docs)})
 
 
 def corpus_views(
-    assistant: Assistant, langs: list[str] | None, sources: list[str] | None, removal: str | None
-) -> tuple[Any, ...]:
-    """The status line, the language and source filters, the table and the removal list, read
-    from the index now; the filter values and the file chosen for removal are kept where they
-    still exist."""
+    assistant: Assistant, langs: list[str] | None, sources: list[str] | None, removal: str | None,
+    jurisdictions: list[str] | None = None, types: list[str] | None = None,
+) -> tuple[Any, ...]:  # fmt: skip
+    """The status line, the language and source filters, the table, the removal list and the
+    jurisdiction and type filters, read from the index now; the filter values and the file chosen
+    for removal are kept where they still exist."""
     try:  # read once for all five views
         docs: list[tuple[Document, int]] | None = assistant.documents()
     except Exception:  # no index yet: each view says so in its own way
         docs = None
-    lang_choices, source_choices = choices(assistant, docs)
+    lang_choices, source_choices, j_choices, type_choices = choices(assistant, docs)
     table, files = corpus_table(assistant, docs), file_choices(assistant, docs)
     return (
         status(assistant, docs),
@@ -62,6 +64,8 @@ def corpus_views(
         gr.update(choices=source_choices, value=[x for x in sources or [] if x in source_choices]),
         table,
         gr.update(choices=files, value=removal if removal in files else None),
+        gr.update(choices=j_choices, value=[x for x in jurisdictions or [] if x in j_choices]),
+        gr.update(choices=type_choices, value=[x for x in types or [] if x in type_choices]),
     )
 
 
@@ -134,14 +138,15 @@ def corpus_tab(assistant: Assistant, changes: Changes) -> tuple[Any, Any, list[A
     index_lock = threading.Lock()
 
     def upload(files: list[Any] | None, title: str, source: str, date: str, lang: str,
-               country: str, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008  # fmt: skip
+               jurisdiction: str, doc_type: str,
+               progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008  # fmt: skip
         """The log; then the file box, emptied once its files are handled, and the form, emptied
         once it described a saved file (each left as it is otherwise)."""
-        keep = tuple(gr.skip() for _ in range(6))
+        keep = tuple(gr.skip() for _ in range(7))
         if not files:
             return "Choose one or more files first.", *keep
         try:
-            meta = upload_metadata(title, source, date, lang, country)
+            meta = upload_metadata(title, source, date, lang, jurisdiction, doc_type)
         except LoadError as exc:
             return f"Nothing saved. {exc}", *keep
         if meta.get("title") and len(files) > 1:
@@ -151,7 +156,7 @@ def corpus_tab(assistant: Assistant, changes: Changes) -> tuple[Any, Any, list[A
             if saved:
                 lines += reindex(assistant, progress, saved)
                 changes.bump()
-        form_after = ("",) * 5 if saved else keep[1:]
+        form_after = ("",) * 6 if saved else keep[1:]
         return "\n".join(lines), None, *form_after
 
     def remove(rel: str, progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
@@ -202,7 +207,8 @@ def corpus_tab(assistant: Assistant, changes: Changes) -> tuple[Any, Any, list[A
 
 
 def _metadata_form() -> list[Any]:
-    """Title, source, date, language, country: written next to the file as its sidecar."""
+    """Title, source, date, language, jurisdiction, type: written next to the file as its
+    sidecar."""
     with gr.Accordion("Describe the upload (optional; applies to every file of this upload)",
                       open=True):  # fmt: skip
         title = gr.Textbox(label="Title", elem_id="meta-title")
@@ -213,6 +219,8 @@ def _metadata_form() -> list[Any]:
         with gr.Row():
             lang = gr.Textbox(label="Language", placeholder="en, sv, zh … (empty: detected)",
                               elem_id="meta-lang")  # fmt: skip
-            country = gr.Textbox(label="Country", placeholder="SE, CN … or EU",
-                                 elem_id="meta-country")  # fmt: skip
-    return [title, source, date, lang, country]
+            jurisdiction = gr.Textbox(label="Jurisdiction", placeholder="SE, US-CO, EU or INT",
+                                      elem_id="meta-jurisdiction")  # fmt: skip
+            doc_type = gr.Textbox(label="Type", placeholder="law, bill, guidelines, news …",
+                                  elem_id="meta-type")  # fmt: skip
+    return [title, source, date, lang, jurisdiction, doc_type]

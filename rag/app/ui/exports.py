@@ -16,6 +16,7 @@ from typing import Any
 
 from rag.app.ui.cards import cite
 from rag.app.ui.widgets import mode_label, searched_for, shown
+from rag.service.compare import NO_PASSAGE, Comparison
 from rag.types import Answer
 
 # Columns added to every CSV row: a rectangular table Excel, pandas and csv readers open as it is
@@ -48,8 +49,9 @@ def filters_line(result: dict[str, Any]) -> str:
     """The filters a search ran with, in one line: ``lang=sv,nl; from=2024; per document=all``."""
     f = result.get("filters") or {}
     parts = [f"{name}={','.join(f[key]) if isinstance(f[key], list) else f[key]}"
-             for key, name in (("langs", "lang"), ("sources", "source"), ("date_from", "from"),
-                               ("date_to", "to")) if f.get(key)]  # fmt: skip
+             for key, name in (("langs", "lang"), ("sources", "source"),
+                               ("jurisdictions", "jurisdiction"), ("types", "type"),
+                               ("date_from", "from"), ("date_to", "to")) if f.get(key)]  # fmt: skip
     if result.get("per_document"):
         parts.append(f"per document={result['per_document']}")
     return "; ".join(parts) or "none"
@@ -126,4 +128,63 @@ def answer_files(answer: Answer) -> tuple[str, str]:
     return (
         write_export(export_name("answer", answer.question, "md"), answer_markdown_file(answer)),
         write_export(export_name("answer", answer.question, "json"), answer_json(answer)),
+    )
+
+
+# --- Compare: one row per citation (and one "no passage found" row per abstained group) -------
+
+COMPARE_COLUMNS = ("group", "n", "title", "doc_id", "jurisdiction", "lang", "page", "quote",
+                   "start", "end", "url", "question", "by", "exported")  # fmt: skip
+
+
+def compare_csv(comparison: Comparison, day: dt.date | None = None) -> str:
+    """The comparison as CSV: one row per citation, in group order, and a row saying "no passage
+    found" for each group whose documents do not answer; every row also names the question, the
+    grouping and the export day (one rectangular table)."""
+    extra = {"question": comparison.question, "by": comparison.by,
+             "exported": (day or dt.date.today()).isoformat()}  # fmt: skip
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=COMPARE_COLUMNS, restval="", extrasaction="ignore")
+    writer.writeheader()
+    for g in comparison.groups:
+        if g.abstained:
+            writer.writerow({"group": g.key, "quote": NO_PASSAGE, **extra})
+        for c in () if g.abstained else g.answer.citations:
+            page = "" if c.page is None else c.page
+            writer.writerow({**c.to_json(), "group": g.key, "page": page, **extra})
+    return out.getvalue()
+
+
+def compare_json(comparison: Comparison, day: dt.date | None = None) -> str:
+    """The comparison object (as ``rag compare --json``) and the export day."""
+    data = {**comparison.to_json(), "exported": (day or dt.date.today()).isoformat()}
+    return json.dumps(data, ensure_ascii=False, indent=2)
+
+
+def compare_markdown(comparison: Comparison, day: dt.date | None = None) -> str:
+    """The comparison as a Markdown story file: a section per group with its quotes and sources
+    in publication form, or "no passage found"."""
+    keys = ", ".join(g.key for g in comparison.groups) or "none"
+    parts = [f"# {md_text(comparison.question)}", f"_Compared by {comparison.by}: {md_text(keys)}_"]
+    for g in comparison.groups:
+        parts.append(f"## {md_text(g.key)}")
+        if g.abstained:
+            parts.append(NO_PASSAGE)
+            continue
+        parts += ["  \n".join(md_text(line) for line in block.splitlines())
+                  for block in g.answer.answer.strip().split("\n\n")]  # fmt: skip
+        parts.append("  \n".join(f"[{c.n}] {md_text(cite(c))}" for c in g.answer.citations))
+    modes = ", ".join(dict.fromkeys(mode_label(g.answer) for g in comparison.groups))
+    day = day or dt.date.today()
+    parts.append(f"_Answered by govrag: {modes or 'nothing'}; exported {day.isoformat()}_")
+    return "\n\n".join(parts) + "\n"
+
+
+def compare_files(comparison: Comparison) -> tuple[str, str, str]:
+    """The comparison written as CSV (with a BOM, for Excel), JSON and Markdown; their paths."""
+    name = lambda ext: export_name("compare", comparison.question, ext)  # noqa: E731
+    return (
+        write_export(name("csv"), compare_csv(comparison), bom=True),
+        write_export(name("json"), compare_json(comparison)),
+        write_export(name("md"), compare_markdown(comparison)),
     )

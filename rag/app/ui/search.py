@@ -56,13 +56,14 @@ def search_tab(assistant: Assistant, filters: list[Any], filter_msg: Any) -> Non
 
     def do_search(
         query: str, k: float, per_doc: str, langs: list[str], sources: list[str],
-        date_from: str, date_to: str,
+        date_from: str, date_to: str, jurisdictions: list[str] | None = None,
+        types: list[str] | None = None,
     ) -> tuple[Any, ...]:  # fmt: skip
         if not (query or "").strip():
             return warn_and_skip("Type a query first.", 5)
         if problem := filter_problem(date_from, date_to):
             return warn_and_skip(problem, 5, filter_msg=True)
-        f = filters_from(langs, sources, date_from, date_to)
+        f = filters_from(langs, sources, date_from, date_to, jurisdictions, types)
         try:
             result, state = run_search(assistant, query, int(k), per_doc, f)
         except ValueError as exc:

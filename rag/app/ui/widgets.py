@@ -14,6 +14,7 @@ import gradio as gr
 
 from rag.ingest.uploads import date_problem
 from rag.service import Assistant
+from rag.service.staging import Indexing
 from rag.types import Answer, Document, Filters
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,10 @@ CSS = """
 .src-head {font-weight: 600; margin-bottom: 4px;}
 .badge {display: inline-block; padding: 0 6px; border-radius: 6px; background: #2563eb; color: #fff;
   font-size: 0.8em; margin-right: 6px; text-transform: uppercase;}
+.badge-j {background: #047857;} .badge-t {background: #6d28d9; text-transform: none;}
+.badge-p {background: #475569; text-transform: none;} .badge-o {background: #b45309;}
+.src-also summary {cursor: pointer; font-size: 0.85em; color: var(--link-text-color);
+  margin: 4px 0;}
 .src-meta {color: var(--body-text-color-subdued); font-size: 0.85em; margin-bottom: 6px;}
 .src-text {font-size: 0.92em; line-height: 1.45; white-space: pre-wrap;
   overflow-wrap: anywhere;}
@@ -71,7 +76,8 @@ element.addEventListener('click', (ev) => {
 # The "Copy answer" button's js: its input is the answer as plain text.
 COPY_TEXT_JS = "(text) => {" + _COPY + "govragCopy(text || ''); return []; }"
 
-DOC_HEADERS = ["doc_id", "title", "lang", "source", "date", "country", "file", "passages"]
+DOC_HEADERS = ["doc_id", "title", "lang", "jurisdiction", "type", "source", "date", "file",
+               "passages"]  # fmt: skip
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
 
 
@@ -105,19 +111,22 @@ def filter_problem(date_from: str, date_to: str) -> str:
 
 
 def filters_from(
-    langs: list[str] | None, sources: list[str] | None, date_from: str, date_to: str
-) -> Filters:
+    langs: list[str] | None, sources: list[str] | None, date_from: str, date_to: str,
+    jurisdictions: list[str] | None = None, types: list[str] | None = None,
+) -> Filters:  # fmt: skip
     """The shared filter boxes' values as :class:`Filters` (check ``filter_problem`` first)."""
     return Filters(
         langs=tuple(langs or ()), sources=tuple(sources or ()),
+        jurisdictions=tuple(jurisdictions or ()), types=tuple(types or ()),
         date_from=(date_from or "").strip(), date_to=(date_to or "").strip(),
     )  # fmt: skip
 
 
 def filters_json(f: Filters) -> dict[str, object]:
     """The filters a search ran with, for its export."""
-    return {"langs": list(f.langs), "sources": list(f.sources), "date_from": f.date_from,
-            "date_to": f.date_to}  # fmt: skip
+    return {"langs": list(f.langs), "sources": list(f.sources),
+            "jurisdictions": list(f.jurisdictions), "types": list(f.types),
+            "date_from": f.date_from, "date_to": f.date_to}  # fmt: skip
 
 
 def user_error(exc: Exception) -> gr.Error:
@@ -178,8 +187,12 @@ def answer_markdown(answer: Answer) -> str:
 
 
 def status(assistant: Assistant, docs: list[tuple[Document, int]] | None = None) -> str:
-    """The line under the title: documents, passages and languages of the index, and "loading
-    the model" while the background warm-up of ``rag serve`` runs (the first answer waits)."""
+    """The line under the title: documents, passages and languages of the index; how far the
+    background build of ``rag serve`` is while it runs (or why it stopped); and "loading the
+    model" while the background warm-up runs (the first answer waits)."""
+    building = assistant.indexing
+    if building.running or building.error:
+        return indexing_line(building)
     if not assistant.ready:
         return "⏳ Loading the model and the index… (the first answer waits until they are in)"
     try:
@@ -191,14 +204,47 @@ def status(assistant: Assistant, docs: list[tuple[Document, int]] | None = None)
     return f"{len(docs)} documents · {chunks} passages · languages: {langs}"
 
 
+_BUILD_STAGES = {  # what the background build does before the number of passages is known
+    "loading model": "loading the model",
+    "language means": "computing the language means (once per machine)",
+    "embedding": "embedding the first passages",
+}
+
+
+def indexing_line(s: Indexing) -> str:
+    """The status line while the background build runs: "Indexing 1,240 / 9,800 passages…" (or
+    what it does before that number is known), and what questions are answered from; or why it
+    stopped."""
+    if s.error:
+        where = (f"answers come from the {s.indexed:,} passages indexed so far" if s.indexed
+                 else "nothing is indexed yet")  # fmt: skip
+        return (f"⚠️ Indexing stopped: {md_escape(s.error)} — {where}. Restart the app (or run "
+                "`rag ingest`) to index the rest.")  # fmt: skip
+    if s.total:
+        head = f"⏳ Indexing {s.embedded:,} / {s.total:,} passages…"
+    else:
+        what = _BUILD_STAGES.get(s.stage, "reading the corpus")
+        if s.stage == "reading" and s.files:
+            what += f" ({s.files_read:,} / {s.files:,} files)"
+        head = f"⏳ Building the index: {what}…"
+    if s.indexed:
+        return f"{head} answers come from the {s.indexed:,} passages indexed so far."
+    return f"{head} questions are answered as soon as the first passages are in."
+
+
 def choices(
     assistant: Assistant, docs: list[tuple[Document, int]] | None = None
-) -> tuple[list[str], list[str]]:
-    """The languages and sources of the index, for the filter boxes."""
+) -> tuple[list[str], list[str], list[str], list[str]]:
+    """The languages, sources, jurisdictions (each country also stands for its subdivisions:
+    ``US`` next to ``US-CA`` and ``US-CO``) and document types of the index, for the filter
+    boxes."""
     try:
         docs = assistant.documents() if docs is None else docs
     except Exception:  # no index yet
-        return [], []
+        return [], [], [], []
     langs = sorted({d.lang for d, _ in docs if d.lang})
     sources = sorted({d.source for d, _ in docs if d.source})
-    return langs, sources
+    codes = {d.jurisdiction for d, _ in docs if d.jurisdiction}
+    jurisdictions = sorted(codes | {c.split("-")[0] for c in codes})
+    types = sorted({d.doc_type for d, _ in docs if d.doc_type})
+    return langs, sources, jurisdictions, types
