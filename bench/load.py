@@ -186,8 +186,8 @@ def upload_through_ui(url: str, path: Path, timeout: float = 600) -> str:
         file_data = {"path": server_path, "orig_name": path.name, "size": path.stat().st_size,
                      "meta": {"_type": "gradio.FileData"}}  # fmt: skip
         joined = http.post(f"{base}/gradio_api/queue/join", json={
-            "data": [[file_data], "", "", "", "", ""], "fn_index": fn_index, "trigger_id": button,
-            "session_hash": session, "event_data": None,
+            "data": [[file_data], "", "", "", "", "", ""], "fn_index": fn_index,
+            "trigger_id": button, "session_hash": session, "event_data": None,
         })  # fmt: skip
         joined.raise_for_status()
         with http.stream("GET", f"{base}/gradio_api/queue/data",

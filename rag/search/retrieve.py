@@ -70,7 +70,13 @@ class Retriever:
         found = self.index.candidates(query, query_lang, q, n, filters, hybrid=hybrid, terms=terms)
         dense = dict(found.dense)
         if f.mode == "dense":
-            return self._cap_per_doc(sorted(dense.items(), key=lambda x: -x[1]), k, per_doc)
+            while True:  # one document can fill the pool: widen it until k survive the cap
+                out = self._cap_per_doc(sorted(dense.items(), key=lambda x: -x[1]), k, per_doc)
+                if len(out) >= k or len(dense) < n:
+                    return out
+                n *= 4
+                found = self.index.candidates(query, query_lang, q, n, filters, hybrid=False)
+                dense = dict(found.dense)
         lexical = found.lexical
         rows = list(dict.fromkeys([*dense, *lexical, *found.from_sentences]))
         missing = [r for r in rows if r not in dense]

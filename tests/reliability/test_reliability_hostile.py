@@ -55,10 +55,13 @@ class _Tags(HTMLParser):
 
 
 def assert_inert(
-    html_out: str, allowed_tags: set[str], allowed_href: str | tuple[str, ...] = "#src-"
+    html_out: str,
+    allowed_tags: set[str],
+    allowed_href: str | tuple[str, ...] = ("#src-", "corpus/"),
 ) -> str:
-    """No tag outside ``allowed_tags``, no event handler or style, links only to anchors (or to
-    ``allowed_href``); a link that leaves the page opens a new tab without an opener."""
+    """No tag outside ``allowed_tags``, no event handler or style, links only to anchors and the
+    app's read-only corpus files (or to ``allowed_href``); a link that leaves the page opens a new
+    tab without an opener."""
     parser = _Tags()
     parser.feed(html_out)
     for tag, attrs in parser.tags:
@@ -130,7 +133,8 @@ def test_hostile_text_renders_inert(hostile: Assistant, question: str) -> None:
     chat_html = _render_markdown(answer_markdown(answer))
     shown = assert_inert(chat_html, {"p", "strong", "em", "a", "br"})
     panel = sources_html(hostile, answer)
-    assert_inert(panel, PANEL_TAGS, allowed_href=SAFE_URL)  # only the https URL is a link
+    # only the https URL and the app's read-only corpus file are links
+    assert_inert(panel, PANEL_TAGS, allowed_href=(SAFE_URL, "corpus/"))
     for h in hostile.search(question, k=10).hits:
         assert_inert(highlight(h.text, question, "en"), {"mark"}, allowed_href="\x00")
     for c in answer.citations:  # the quotes are shown, as text
@@ -221,7 +225,7 @@ def test_a_script_url_is_never_a_link(hostile: Assistant) -> None:
         for n, h in enumerate((hits["evil"], hits["evil_page"]), 1)
     )
     panel = sources_html(hostile, Answer("q", "en", "x", False, "extractive", cites))
-    assert_inert(panel, PANEL_TAGS, allowed_href=SAFE_URL)
+    assert_inert(panel, PANEL_TAGS, allowed_href=(SAFE_URL, "corpus/"))
     parser = _Tags()
     parser.feed(panel)
     links = [v for tag, attrs in parser.tags for k, v in attrs if tag == "a" and k == "href"]

@@ -81,13 +81,14 @@ def _refresh_views(
         return f"{changes.seen}.{assistant.indexing.commits}.{assistant.indexing.running}"
 
     def refresh(langs: list[str], sources: list[str], removal: str | None,
-                jurisdictions: list[str], types: list[str]) -> tuple[Any, ...]:  # fmt: skip
+                jurisdictions: list[str] | None = None,
+                types: list[str] | None = None) -> tuple[Any, ...]:  # fmt: skip
         views = corpus_views(assistant, langs, sources, removal, jurisdictions, types)
         return (version(), *views)
 
     def refresh_if_changed(
         last: str, langs: list[str], sources: list[str], removal: str | None,
-        jurisdictions: list[str], types: list[str],
+        jurisdictions: list[str] | None = None, types: list[str] | None = None,
     ) -> tuple[Any, ...]:  # fmt: skip
         if last == version():
             return tuple(gr.skip() for _ in outputs)
