@@ -10,12 +10,29 @@ writes both to ``bench/results/<name>_<date>.{json,md}``.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 import time
 from typing import Any
 
 from bench.common import machine, save
+
+# What the bench extra installs (pyproject.toml [project.optional-dependencies] bench), by the
+# module names each bench imports: checked before a bench starts, not minutes into it.
+NEEDS = {
+    "speed": ("langchain_community", "langchain_huggingface"),
+    "encoders": ("onnxruntime", "onnx"),
+}
+BENCH_EXTRA = tuple(m for mods in NEEDS.values() for m in mods)
+
+
+def missing_extra(what: str, modules: str) -> str:
+    """The message for a bench run without the bench extra (instead of a bare traceback)."""
+    return (
+        f"python -m bench {what} needs the bench extra ({modules} not installed): "
+        "pip install torch==2.13.0 -e '.[bench]'"
+    )
 
 
 def _log(msg: str) -> None:
@@ -44,20 +61,28 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--no-save", action="store_true", help="do not write bench/results/")
     args = ap.parse_args(argv)
+    missing = [m for m in NEEDS.get(args.what, ()) if importlib.util.find_spec(m) is None]
+    if missing:
+        raise SystemExit(missing_extra(args.what, ", ".join(missing)))
     t0 = time.time()
     out: dict[str, Any] = {"bench": args.what, "date": time.strftime("%Y-%m-%d %H:%M UTC",
                                                                      time.gmtime())}  # fmt: skip
     out["machine"] = machine()
-    if args.what == "speed":
-        from bench import speed as mod
-    elif args.what == "scale":
-        from bench import scale as mod  # type: ignore[no-redef]
-    elif args.what == "reader":
-        from bench import reader as mod  # type: ignore[no-redef]
-    else:
-        from bench import encoders as mod  # type: ignore[no-redef]
-    out.update(mod.run(repeat=args.repeat, max_n=args.max_n, quality=not args.no_quality,
-                       pairs=args.pairs, log=_log))  # fmt: skip
+    try:
+        if args.what == "speed":
+            from bench import speed as mod
+        elif args.what == "scale":
+            from bench import scale as mod  # type: ignore[no-redef]
+        elif args.what == "reader":
+            from bench import reader as mod  # type: ignore[no-redef]
+        else:
+            from bench import encoders as mod  # type: ignore[no-redef]
+        out.update(mod.run(repeat=args.repeat, max_n=args.max_n, quality=not args.no_quality,
+                           pairs=args.pairs, log=_log))  # fmt: skip
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] not in BENCH_EXTRA:
+            raise
+        raise SystemExit(missing_extra(args.what, e.name or "")) from None
     out["bench_seconds"] = round(time.time() - t0)
     text = mod.table(out)
     if not args.no_save:

@@ -59,3 +59,26 @@ def test_the_dutch_ai_act_splits_into_articles_up_to_the_next_heading(tmp_path: 
     ]
     assert docs[0].text == "**Onderwerp**\n\n1. Doel."  # the chapter heading ends article 1
     assert docs[1].text.endswith("In werking.")  # signatures and footnotes are left out
+
+
+def test_a_bench_without_the_bench_extra_names_the_extra_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """#21: `python -m bench` printed a bare ModuleNotFoundError without the bench extra; now it
+    says which extra to install before it starts."""
+    import importlib.util
+
+    import bench.__main__ as bench_main
+
+    real = importlib.util.find_spec
+
+    def find_spec(name: str, *args: object) -> object:
+        return None if name == "langchain_huggingface" else real(name, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    monkeypatch.setattr(bench_main, "machine", lambda: pytest.fail("the bench started"))
+    with pytest.raises(SystemExit) as exc:
+        bench_main.main(["speed", "--no-save"])
+    msg = str(exc.value)
+    assert "needs the bench extra" in msg and "langchain_huggingface" in msg
+    assert "pip install torch==2.13.0 -e '.[bench]'" in msg
