@@ -60,6 +60,9 @@ def build_pairs(
             continue
         draws = [("en", rng.choice(langs)) for _ in range(args.xquad_en)]
         draws += [(rng.choice(langs), rng.choice(langs)) for _ in range(args.xquad_mixed)]
+        for _ in range(args.xquad_cross):  # question and sentences always in two languages
+            ql = rng.choice(langs)
+            draws.append((ql, rng.choice([x for x in langs if x != ql])))
         for ql, sl in draws:
             qq = xq[ql].question(q.qid)
             target = xq[sl]
@@ -76,6 +79,10 @@ def build_pairs(
         for q in qs[: budget // max(1, len([o for o in others if o.name == c.name]))]:
             pairs += rd.pairs_for(q, c, c.answers[q.qid], rng, negatives=args.negatives,
                                   source=c.name)  # fmt: skip
+    if args.tatoeba and (qa / "tatoeba").is_dir():
+        tp, _ = rd.translation_pairs(rd.load_tatoeba(qa / "tatoeba"), args.tatoeba, rng,
+                                     held_out=args.held_out)  # fmt: skip
+        pairs += tp
     rng.shuffle(pairs)
     if args.max_pairs:
         pairs = pairs[: args.max_pairs]
@@ -181,6 +188,10 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--negatives", type=int, default=4, help="negatives per question")
     p.add_argument("--xquad-en", type=int, default=3, help="English-question draws per XQuAD q")
     p.add_argument("--xquad-mixed", type=int, default=5, help="any-language draws per XQuAD q")
+    p.add_argument("--xquad-cross", type=int, default=0,
+                   help="draws per XQuAD q, question and sentences in two languages")  # fmt: skip
+    p.add_argument("--tatoeba", type=int, default=0,
+                   help="Tatoeba sentences per language as translation pairs")  # fmt: skip
     p.add_argument("--cmrc", type=int, default=1200, help="CMRC 2018 questions")
     p.add_argument("--drcd", type=int, default=1200, help="DRCD questions")
     p.add_argument("--covid", type=int, default=600, help="COVID-QA questions")
@@ -239,8 +250,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "max_length": args.max_length, "pooling": "mean", "calibration": cal["calibration"],
         "threshold": cal["threshold"], "held_out_articles": sorted(held),
         "training": {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "seed",
-                     "negatives", "xquad_en", "xquad_mixed", "cmrc", "drcd", "covid",
-                     "held_out")} | {"pairs": len(pairs), "minutes": round(train_s / 60, 1),
+                     "negatives", "xquad_en", "xquad_mixed", "xquad_cross", "tatoeba", "cmrc",
+                     "drcd", "covid", "held_out")}
+                    | {"pairs": len(pairs), "minutes": round(train_s / 60, 1),
                      "threads": torch.get_num_threads(),
                      "loss_first_last": _first_last(history)},
         "metrics": {"held_out": cal["metrics"], "xquad_answer_sentence": xquad},
@@ -258,7 +270,9 @@ def _counts(pairs: Sequence[rd.Pair]) -> dict[str, int]:
     for p in pairs:
         key = p.source.split(" ")[0]
         out[key] = out.get(key, 0) + 1
-    cross = sum(1 for p in pairs if "→" in p.source and len(set(p.source[6:].split("→"))) == 2)
+    cross = sum(
+        1 for p in pairs if p.source.startswith("xquad ") and len(set(p.source[6:].split("→"))) == 2
+    )
     out["xquad cross-lingual"] = cross
     return out
 

@@ -217,3 +217,66 @@ def pairs_for(
         cands = [s for s in p.sentences if text_length(s) >= MIN_CHARS]
         if cands:
             yield Pair(q.text, rng.choice(cands), 0.0, source, q.article)
+
+
+# Tatoeba (LASER's test pairs): 1,000 English sentences and their translations per language.
+TATOEBA_LANGS = {
+    "nld": "nl", "swe": "sv", "deu": "de", "fra": "fr", "spa": "es", "cmn": "zh", "dan": "da",
+    "nob": "nb", "ita": "it", "por": "pt", "pol": "pl", "jpn": "ja", "kor": "ko", "rus": "ru",
+    "ara": "ar", "fin": "fi",
+}  # fmt: skip
+
+
+def load_tatoeba(folder: Path) -> dict[str, list[tuple[str, str]]]:
+    """Language → line-aligned (English, translation) pairs; missing languages are skipped."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for code, lang in TATOEBA_LANGS.items():
+        xx = folder / f"tatoeba.{code}-eng.{code}"
+        en = folder / f"tatoeba.{code}-eng.eng"
+        if not (xx.exists() and en.exists()):
+            continue
+        a = en.read_text(encoding="utf-8").splitlines()
+        b = xx.read_text(encoding="utf-8").splitlines()
+        out[lang] = [(e.strip(), x.strip()) for e, x in zip(a, b, strict=False) if e and x]
+    return out
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"\w+", text.lower()))
+
+
+def translation_pairs(
+    tatoeba: dict[str, list[tuple[str, str]]],
+    per_lang: int,
+    rng: random.Random,
+    *,
+    held_out: float,
+    candidates: int = 30,
+) -> tuple[list[Pair], dict[str, list[int]]]:
+    """Cross-lingual pairs that teach the cross-encoder to read across languages: a sentence in
+    one language and its translation (label 1), and the same sentence with the translation of
+    another sentence on a related subject (label 0: the one of ``candidates`` random others whose
+    English shares the most words with this one's). The first segment is English or the other
+    language at random. A seeded share of each language's lines is held out (returned by
+    language) and gives no pair."""
+    pairs: list[Pair] = []
+    held: dict[str, list[int]] = {}
+    for lang in sorted(tatoeba):
+        rows = tatoeba[lang]
+        order = list(range(len(rows)))
+        rng.shuffle(order)
+        n_held = round(len(order) * held_out)
+        held[lang], train = sorted(order[:n_held]), order[n_held:]
+        for i in train[:per_lang]:
+            en, xx = rows[i]
+            words = _words(en)
+            others = [j for j in rng.sample(train, min(candidates, len(train))) if j != i]
+            if not others:
+                continue
+            j = max(others, key=lambda k: len(words & _words(rows[k][0])))
+            first_en = rng.random() < 0.5
+            a, b, b_neg = (en, xx, rows[j][1]) if first_en else (xx, en, rows[j][0])
+            src = f"tatoeba {'en→' + lang if first_en else lang + '→en'}"
+            pairs.append(Pair(a, b, 1.0, src, f"tatoeba:{lang}:{i}"))
+            pairs.append(Pair(a, b_neg, 0.0, src, f"tatoeba:{lang}:{i}"))
+    return pairs, held

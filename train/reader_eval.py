@@ -41,19 +41,24 @@ def held_out_sets(
     items: list[tuple[rd.Question, rd.Corpus, str, str]] = []
     langs = sorted(xq)
     for q in xq["en"].questions if "en" in xq else []:
-        if q.article in held:
-            ql, sl = rng.choice([("en", rng.choice(langs)), (rng.choice(langs), rng.choice(langs))])
+        if q.article not in held:
+            continue
+        # As the product is used: mostly a question in one language, sentences in another.
+        other = rng.choice(langs)
+        draws = (("en", rng.choice(langs)), (other, rng.choice([x for x in langs if x != other])))
+        for ql, sl in draws:
             qq, tq = xq[ql].question(q.qid), xq[sl].question(q.qid)
             if qq and tq:
                 aligned = rd.Question(q.qid, qq.text, ql, q.article, tq.paragraph, tq.answer)
                 items.append((aligned, xq[sl], xq[sl].answers[q.qid], f"xquad {ql}→{sl}"))
-    for c in others:
-        for q in c.questions:
-            if q.article in held:
-                items.append((q, c, c.answers[q.qid], c.name))
     rng.shuffle(items)
+    items = items[: n // 2]  # at most half XQuAD (cross-lingual), the rest the other sources
+    rest_items = [(q, c, c.answers[q.qid], c.name) for c in others for q in c.questions
+                  if q.article in held]  # fmt: skip
+    rng.shuffle(rest_items)
+    items += rest_items[: n - len(items)]
     out = []
-    for q, c, answer, source in items[:n]:
+    for q, c, answer, source in items:
         paras = c.paragraphs[q.article]
         pos = paras[q.paragraph].sentences[q.answer]
         rest = [s for j, p in enumerate(paras) for i, s in enumerate(p.sentences)
@@ -122,7 +127,30 @@ def calibrate(ce, sets: list[tuple[QSet, QSet]]) -> dict:  # type: ignore[no-unt
             "answered_at_threshold": round(float(answered[i]), 4),
             "abstained_at_threshold": round(float(abstained[i]), 4),
             "log_loss_calibrated": round(logloss, 4), "curve": curve,
+            "by_source": _by_source(sets, scored, best_ans, best_none, float(grid[i])),
         },
+    }  # fmt: skip
+
+
+def _group(source: str) -> str:
+    if source.startswith("xquad "):
+        ql, sl = source[6:].split("→")
+        return "xquad cross-lingual" if ql != sl else "xquad same language"
+    return source
+
+
+def _by_source(  # type: ignore[no-untyped-def]
+    sets, scored, best_ans: np.ndarray, best_none: np.ndarray, threshold: float
+) -> dict[str, dict[str, float]]:
+    """Answered, abstained (answer removed) and answering sentence first, per source group."""
+    groups: dict[str, list[int]] = {}
+    for k, (ans, _) in enumerate(sets):
+        groups.setdefault(_group(ans.source), []).append(k)
+    return {
+        g: {"n": len(ix), "answered": round(float((best_ans[ix] >= threshold).mean()), 4),
+            "abstained": round(float((best_none[ix] < threshold).mean()), 4),
+            "top1": round(float(np.mean([int(np.argmax(scored[k][0]) == 0) for k in ix])), 4)}
+        for g, ix in sorted(groups.items())
     }  # fmt: skip
 
 
@@ -198,6 +226,12 @@ at {answered:.1%}, the same questions with the answering sentence removed abstai
 |---|---|---|
 {curve}
 
+At that threshold, by source (`xquad cross-lingual`: question and sentences in two languages):
+
+| source | n | answered | abstained (answer removed) | answering sentence first |
+|---|---|---|---|---|
+{by_source}
+
 XQuAD answer-sentence accuracy (the answering sentence ranked first in its paragraph), reader vs
 e5-small cosine, held-out articles:
 
@@ -217,6 +251,8 @@ SOURCES = (
     ("DRCD dev + test", "zh (traditional)", "CC BY-SA 3.0",
      "DRCKnowledgeTeam/DRCD (Shao et al., 2018)"),
     ("COVID-QA", "en", "Apache-2.0", "deepset-ai/COVID-QA (Möller et al., 2020)"),
+    ("Tatoeba test pairs (as used by LASER)", "16 languages ↔ en", "CC BY 2.0 FR",
+     "facebookresearch/LASER data/tatoeba/v1 (tatoeba.org)"),
 )  # fmt: skip
 
 
@@ -236,6 +272,10 @@ def write_card(out: Path, meta: dict, size: int, command: str) -> None:
         logloss=m["log_loss_calibrated"],
         curve="\n".join(f"| {c['threshold']} | {c['answered']:.1%} | {c['abstained']:.1%} |"
                         for c in m["curve"]),
+        by_source="\n".join(
+            f"| {k} | {v['n']} | {v['answered']:.1%} | {v['abstained']:.1%} | {v['top1']:.1%} |"
+            for k, v in m.get("by_source", {}).items()
+        ),
         xquad="\n".join(f"| {k} | {v['n']} | {v['reader']:.1%} | {v['e5']:.1%} |"
                         for k, v in meta["metrics"]["xquad_answer_sentence"].items()),
     )  # fmt: skip
