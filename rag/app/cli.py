@@ -1,5 +1,5 @@
-"""`rag ingest | search | ask | compare | eval | serve`: parse flags, call the Assistant, print
-(text or --json)."""
+"""`rag ingest | search | ask | compare | eval | serve` (and `batch | alerts` from ``cli_desk``):
+parse flags, call the Assistant, print (text or --json)."""
 
 from __future__ import annotations
 
@@ -12,13 +12,16 @@ from typing import Any
 
 import click
 
+from rag.app.cli_desk import register, report_alerts
 from rag.app.options import (
     common,
+    cross_lingual_option,
     filter_options,
     filters_from,
     llm_options,
     read_history,
     settings_from,
+    source_meta,
 )
 from rag.app.progress import ProgressBar
 from rag.config import MAX_K
@@ -65,6 +68,7 @@ def ingest(corpus_dir: Path | None, index_dir: Path | None, model: str | None, r
         click.echo(f"  skipped {len(report.skipped)} file(s):")
         for s in report.skipped:
             click.echo(f"    {s.path}: {s.reason}")
+    report_alerts(assistant, bool(report.files_added or report.files_changed))
 
 
 @main.command()
@@ -84,16 +88,18 @@ def ingest(corpus_dir: Path | None, index_dir: Path | None, model: str | None, r
     help="At most this many passages of one document [default 3; -k N for all]",
 )
 @filter_options
+@cross_lingual_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (see README).")
 @common
-def search(query: str, k: int | None, per_doc: int | None, as_json: bool,
+def search(query: str, k: int | None, per_doc: int | None, cross_lingual: bool, as_json: bool,
            corpus_dir: Path | None, index_dir: Path | None, model: str | None,
            **kw: Any) -> None:  # fmt: skip
     """Find the passages that best match QUERY, in any language."""
     from rag.service import Assistant
 
     assistant = Assistant(settings_from(corpus_dir, index_dir, model))
-    result = assistant.search(query, k, filters_from(kw), per_doc=per_doc)
+    result = assistant.search(query, k, filters_from(kw), per_doc=per_doc,
+                              cross_lingual=cross_lingual)  # fmt: skip
     if as_json:
         click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
         return
@@ -195,13 +201,6 @@ def compare(question: str, by: str, only: tuple[str, ...], as_json: bool, llm: s
                                   mode="extractive" if extractive else None)  # fmt: skip
     click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2) if as_json
                else comparison_text(result))  # fmt: skip
-
-
-def source_meta(src: Any) -> str:
-    """``en · US-CO · law · Colorado General Assembly · 2024-05-17 · OCR`` for a hit/citation."""
-    parts = (src.lang, src.jurisdiction, src.doc_type, src.source, src.date,
-             "OCR" if src.ocr else "")  # fmt: skip
-    return " · ".join(x for x in parts if x)
 
 
 @main.command(name="eval")
@@ -392,6 +391,8 @@ def _warm_up(assistant: Any) -> None:
     except Exception as exc:  # the first question reports it to the user
         logging.getLogger(__name__).warning("warm-up failed: %s", exc)
 
+
+register(main)
 
 if __name__ == "__main__":
     main()

@@ -100,6 +100,19 @@ def filter_options(func: F) -> F:
     return func
 
 
+def cross_lingual_option(func: F) -> F:
+    """--cross-lingual/--no-cross-lingual for ``rag search`` (and batch search)."""
+    return click.option(
+        "--cross-lingual/--no-cross-lingual",
+        "cross_lingual",
+        default=True,
+        help="Match passages in every language (default), or only in the query's language "
+        "(detected from its words; lang:xx in the query or --lang sets it). QUERY takes the "
+        'search syntax: "phrase", -word, a OR b, lang:, jurisdiction:, type:, doc:, source:, '
+        "date: (README, Search syntax).",
+    )(func)
+
+
 def llm_options(func: F) -> F:
     """--llm/--llm-base-url/--reader for the commands that answer (ask, eval, serve)."""
     func = click.option(
@@ -156,3 +169,10 @@ def read_history(path: Path | None) -> list[tuple[str, str]]:
                 param_hint="--history",
             )
     return turns
+
+
+def source_meta(src: Any) -> str:
+    """``en · US-CO · law · Colorado General Assembly · 2024-05-17 · OCR`` for a hit/citation."""
+    parts = (src.lang, src.jurisdiction, src.doc_type, src.source, src.date,
+             "OCR" if src.ocr else "")  # fmt: skip
+    return " · ".join(x for x in parts if x)

@@ -15,7 +15,11 @@ from typing import Any
 
 import click
 
-UNITS = {"reading": ("file", "files"), "embedding": ("text", "chunks and sentences")}
+UNITS = {
+    "reading": ("file", "files"),
+    "embedding": ("text", "chunks and sentences"),
+    "searching": ("term", "terms"),
+}
 
 
 def _duration(seconds: float) -> str:

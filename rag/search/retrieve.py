@@ -8,6 +8,7 @@ searches themselves (``rag/index``), the fusion arithmetic (``fusion.py``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,6 +18,8 @@ from rag.ingest.lang import detect_language
 from rag.models.centering import Centering
 from rag.models.embeddings import Embedder
 from rag.search.fusion import Fusion, cap_per_doc, fused_scores, spread_languages
+from rag.search.operators import PassageScan, rank_parsed
+from rag.search.query_syntax import ParsedQuery
 from rag.search.translate import translated_terms
 from rag.types import Filters, Hit, SearchResult
 
@@ -31,6 +34,7 @@ class Retriever:
     embedder: Embedder
     fusion: Fusion = field(default_factory=Fusion)
     centering: Centering = field(default_factory=lambda: Centering(0.0, {}, {}))
+    scan: PassageScan = field(default_factory=PassageScan, repr=False)  # phrase lookups
 
     def sentence_scores(
         self, query_vec: np.ndarray, chunk_rows: list[int]
@@ -56,29 +60,45 @@ class Retriever:
         filters: Filters,
         *,
         per_doc: int | None = None,
+        only: Collection[int] | None = None,
+        drop: Collection[int] = (),
     ) -> list[tuple[int, float]]:
         """Fused (chunk row id, score) list, best first, at most ``k`` long.
 
         ``query_vec`` is the raw query embedding; centering is applied here. ``per_doc``: at most
-        this many passages of one document (default: the fusion's ``per_doc``).
+        this many passages of one document (default: the fusion's ``per_doc``). ``only``: rank
+        exactly these rows (the passages holding a phrase, however low retrieval would rank them);
+        ``drop``: leave these rows out (passages holding an excluded phrase); both come from the
+        query syntax (``rag/search/operators.py``).
         """
         f = self.fusion
         q = self.query_vector(query_vec, query_lang)
-        n = max(f.candidates, k * 3)
+        drop = set(drop)
+        n = max(f.candidates, k * 3) + len(drop)  # dropped rows cannot crowd out k others
+        if only is not None:
+            n = min(max(n, 4 * len(only)), max(self.index.size, 1))
         hybrid = f.mode == "hybrid"
         terms = translated_terms(query, query_lang) if hybrid and f.translate else None
         found = self.index.candidates(query, query_lang, q, n, filters, hybrid=hybrid, terms=terms)
-        dense = dict(found.dense)
-        if f.mode == "dense":
+        dense = {r: s for r, s in found.dense if r not in drop}
+        if f.mode == "dense" and only is None:
             while True:  # one document can fill the pool: widen it until k survive the cap
                 out = self._cap_per_doc(sorted(dense.items(), key=lambda x: -x[1]), k, per_doc)
-                if len(out) >= k or len(dense) < n:
+                if len(out) >= k or len(found.dense) < n:
                     return out
                 n *= 4
                 found = self.index.candidates(query, query_lang, q, n, filters, hybrid=False)
-                dense = dict(found.dense)
-        lexical = found.lexical
+                dense = {r: s for r, s in found.dense if r not in drop}
+        lexical = {r: s for r, s in found.lexical.items() if r not in drop}
+        lex_pool = found.lexical  # normalised by the best before exclusions: they only remove
         rows = list(dict.fromkeys([*dense, *lexical, *found.from_sentences]))
+        if only is not None:
+            rows = [r for r in sorted(set(only)) if r not in drop]
+            dense = {r: s for r, s in dense.items() if r in only}
+            lexical = lex_pool = {r: s for r, s in lexical.items() if r in only}
+            if not rows:
+                return []
+        rows = [r for r in rows if r not in drop]
         missing = [r for r in rows if r not in dense]
         if missing:
             dense.update(zip(missing, (self.index.vectors_of(missing) @ q).tolist(), strict=True))
@@ -90,7 +110,7 @@ class Retriever:
         )
         doc_langs = self.index.lang_of(arr)
         same = np.asarray([lang == query_lang for lang in doc_langs])
-        top_lex = max(lexical.values(), default=0.0) or 1.0
+        top_lex = max(lex_pool.values(), default=0.0) or 1.0
         lex = np.asarray([lexical.get(r, 0.0) for r in rows]) / top_lex
         fused = fused_scores(f, chunk_cos, best_sent, same, lex)
         scored = sorted(zip(rows, fused.tolist(), strict=True), key=lambda x: -x[1])
@@ -126,6 +146,20 @@ class Retriever:
         qvec = self.embedder.encode_queries([query])[0]
         ranked = self.rank(query, qvec, query_lang, k, filters or Filters(), per_doc=per_doc)
         return SearchResult(query, query_lang, tuple(self.hits(ranked)))
+
+    def search_parsed(
+        self, parsed: ParsedQuery, k: int = 5, filters: Filters | None = None, *,
+        per_doc: int | None = None, cross_lingual: bool = True,
+    ) -> SearchResult:  # fmt: skip
+        """:meth:`search` for a query in the search syntax (``operators.py`` says how each
+        operator is searched); ``cross_lingual=False``: passages in the query's language only."""
+        if k < 1:
+            raise ValueError(f"k must be > 0, got {k}")
+        if per_doc is not None and per_doc < 1:
+            raise ValueError(f"per_doc must be > 0, got {per_doc}")
+        ranked, query_lang = rank_parsed(self, self.scan, parsed, k, filters or Filters(),
+                                         per_doc=per_doc, cross_lingual=cross_lingual)  # fmt: skip
+        return SearchResult(parsed.query, query_lang, tuple(self.hits(ranked)))
 
     def hits(self, ranked: list[tuple[int, float]]) -> list[Hit]:
         chunks = self.index.chunks(r for r, _ in ranked)

@@ -285,11 +285,14 @@ class Assistant:
         filters: Filters | None = None,
         *,
         per_doc: int | None = None,
+        cross_lingual: bool = True,
     ) -> SearchResult:
-        """Ranked passages; see :meth:`Querier.search` (while the background build runs: from
-        what is indexed; before its first commit: IndexNotReady)."""
+        """Ranked passages for a query in the search syntax (phrases, -exclusions, OR, field
+        filters); see :meth:`Querier.search` (while the background build runs: from what is
+        indexed; before its first commit: IndexNotReady)."""
         try:
-            return self.querier.search(query, k, filters, per_doc=per_doc)
+            return self.querier.search(query, k, filters, per_doc=per_doc,
+                                       cross_lingual=cross_lingual)  # fmt: skip
         except IndexError_ as exc:
             self._while_indexing(exc)
             raise

@@ -19,6 +19,7 @@ from rag.models.centering import Centering
 from rag.models.embeddings import Embedder, resolve_model
 from rag.models.reader import Reader, load_reader
 from rag.search.fusion import Fusion
+from rag.search.query_syntax import parse
 from rag.search.retrieve import Retriever
 from rag.service.indexing import index_settings
 from rag.types import Answer, Document, Filters, SearchResult
@@ -183,11 +184,19 @@ class Querier:
         filters: Filters | None = None,
         *,
         per_doc: int | None = None,
+        cross_lingual: bool = True,
     ) -> SearchResult:
         """``k``: passages (default ``settings.top_k``; below 1 is refused, never replaced);
-        ``per_doc``: at most this many per document (default 3)."""
+        ``per_doc``: at most this many per document (default 3). ``query`` is in the search
+        syntax (``rag/search/query_syntax.py``: phrases, -exclusions, OR, field filters, which
+        narrow ``filters``); bad syntax raises QuerySyntaxError (a ValueError) saying what is
+        wrong. ``cross_lingual=False``: only passages in the query's language."""
         k = self._k(k)
-        return self.retriever.search(query, k, filters, per_doc=per_doc)
+        parsed = parse(query)
+        if parsed.plain and cross_lingual:
+            return self.retriever.search(query, k, filters, per_doc=per_doc)
+        return self.retriever.search_parsed(parsed, k, filters, per_doc=per_doc,
+                                            cross_lingual=cross_lingual)  # fmt: skip
 
     def _k(self, k: int | None) -> int:
         """``k`` passages (default ``settings.top_k``); outside 1..MAX_K refused, not replaced."""

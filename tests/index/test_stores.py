@@ -44,6 +44,13 @@ from tests.service.test_ingest import (  # noqa: F401  (collected again with the
     test_missing_index_says_run_ingest,
     test_unchanged_corpus_embeds_nothing,
 )
+from tests.service.test_search_syntax import (  # noqa: F401  (again, on the Qdrant store)
+    syntax_assistant,
+    test_a_phrase_is_found_however_low_retrieval_ranks_it,
+    test_exclusion_removes_the_passages_that_hold_it,
+    test_field_filters_narrow_and_conflicts_are_reported,
+    test_or_is_the_union_of_both_sides,
+)
 
 MORE = {
     "eu/act/article_005.txt": "Article 5 prohibits social scoring and manipulative AI practices. "
@@ -310,3 +317,15 @@ def test_the_app_serves_a_qdrant_index_like_a_faiss_one(pair: tuple[Assistant, A
     ]
     assert faiss_answer["answer"] == qdrant_answer["answer"]
     assert faiss_answer["citations"] == qdrant_answer["citations"]
+
+
+SYNTAX_QUERIES = ['"social scoring"', "AI rules -Hiroshima", '"Article 5" OR G7 process',
+                  "AI lang:en date:2023..2024", "rules jurisdiction:EU -fines", '"AI" type:news']  # fmt: skip
+
+
+def test_both_stores_answer_the_search_syntax_alike(pair: tuple[Assistant, Assistant]) -> None:
+    faiss, qdrant = pair
+    for query in SYNTAX_QUERIES:
+        a = faiss.search(query, 6).hits
+        b = qdrant.search(query, 6).hits
+        assert {h.chunk_id for h in a} == {h.chunk_id for h in b}, query

@@ -89,10 +89,10 @@ def test_hostile_quotes_are_inert_in_the_browser(hostile_url: str) -> None:
         browser.close()
     assert dialogs == [], f"a script ran: {dialogs}"
     assert seen["bad_tags"] == [] and seen["handlers"] == [], seen
-    # anchors, and the app's read-only /corpus/ route for the files themselves
-    assert all((href or "").startswith(("#src-", "corpus/")) for href in seen["links"]), seen[
-        "links"
-    ]
+    # anchors, the app's read-only /corpus/ route for the files themselves, the Document tab
+    assert all((href or "").startswith(("#src-", "corpus/", "?doc=")) for href in seen["links"]), (
+        seen["links"]
+    )
     assert copied.startswith("“") and "” — " in copied, copied  # the citation, as plain text
     shown = seen["sources_text"] + seen["chat_text"]
     assert "<script>" in shown or "onerror" in shown or "javascript:" in shown, (

@@ -13,6 +13,8 @@ import pytest
 
 from rag.app.ui.cards import highlight, sources_html
 from rag.app.ui.exports import answer_markdown_file, answer_plain
+from rag.app.ui.files import viewer_link
+from rag.app.ui.viewer import view
 from rag.app.ui.widgets import answer_markdown, md_escape
 from rag.app.ui.widgets import shown as ui_shown
 from rag.service import Assistant
@@ -57,11 +59,11 @@ class _Tags(HTMLParser):
 def assert_inert(
     html_out: str,
     allowed_tags: set[str],
-    allowed_href: str | tuple[str, ...] = ("#src-", "corpus/"),
+    allowed_href: str | tuple[str, ...] = ("#src-", "corpus/", "?doc="),
 ) -> str:
     """No tag outside ``allowed_tags``, no event handler or style, links only to anchors and the
-    app's read-only corpus files (or to ``allowed_href``); a link that leaves the page opens a new
-    tab without an opener."""
+    app's read-only corpus files and its Document tab (``?doc=…``), or to ``allowed_href``; a
+    link that leaves the page opens a new tab without an opener."""
     parser = _Tags()
     parser.feed(html_out)
     for tag, attrs in parser.tags:
@@ -134,7 +136,7 @@ def test_hostile_text_renders_inert(hostile: Assistant, question: str) -> None:
     shown = assert_inert(chat_html, {"p", "strong", "em", "a", "br"})
     panel = sources_html(hostile, answer)
     # only the https URL and the app's read-only corpus file are links
-    assert_inert(panel, PANEL_TAGS, allowed_href=(SAFE_URL, "corpus/"))
+    assert_inert(panel, PANEL_TAGS, allowed_href=(SAFE_URL, "corpus/", "?doc="))
     for h in hostile.search(question, k=10).hits:
         assert_inert(highlight(h.text, question, "en"), {"mark"}, allowed_href="\x00")
     for c in answer.citations:  # the quotes are shown, as text
@@ -225,10 +227,37 @@ def test_a_script_url_is_never_a_link(hostile: Assistant) -> None:
         for n, h in enumerate((hits["evil"], hits["evil_page"]), 1)
     )
     panel = sources_html(hostile, Answer("q", "en", "x", False, "extractive", cites))
-    assert_inert(panel, PANEL_TAGS, allowed_href=(SAFE_URL, "corpus/"))
+    assert_inert(panel, PANEL_TAGS, allowed_href=(SAFE_URL, "corpus/", "?doc="))
     parser = _Tags()
     parser.feed(panel)
     links = [v for tag, attrs in parser.tags for k, v in attrs if tag == "a" and k == "href"]
+    views = [v for v in links if (v or "").startswith("?doc=")]  # the Document tab, per card
+    assert sorted(views) == sorted(viewer_link(h.doc_id, h.start, h.end)
+                                   for h in (hits["evil"], hits["evil_page"]))  # fmt: skip
+    links = [v for v in links if v not in views]
     assert links == [SAFE_URL + '"><script>alert(5)</script>']  # one link, its markup inert
     assert "javascript:alert(&#x27;url&#x27;)" in panel  # shown, as text
     assert "<script>alert(5)" not in panel and "<b>Source</b>" not in panel
+
+
+VIEWER_TAGS = {"div", "span", "mark", "p", "a", "button", "table", "tr", "td", "b"}
+
+
+@pytest.mark.parametrize("question", [*QUESTIONS, '"<script>alert" OR onerror', "javascript"])
+def test_the_document_viewer_shows_hostile_text_inert_and_exact(
+    hostile: Assistant, question: str
+) -> None:
+    """The Document tab shows the whole hostile document as text: no tag of its own, links only
+    to its corpus file, every highlight an exact span of the cleaned text."""
+    from tests.app.test_viewer import assert_exact
+
+    for doc_id in ("evil", "evil_page"):
+        doc = hostile.document(doc_id)
+        assert doc is not None
+        start = doc.text.index("Click")
+        html = view(hostile, doc_id, question, start, start + 200)
+        text = assert_inert(html, VIEWER_TAGS, allowed_href=(SAFE_URL, "corpus/", "?doc="))
+        assert not BIDI.search(html)
+        assert "<script>" in text or "&lt;script&gt;" in text  # shown, as characters
+        marks = assert_exact(html, doc)
+        assert marks.quote and "".join(marks.quote) == ui_shown(doc.text[start : start + 200])

@@ -1,5 +1,5 @@
 """The Gradio app: Ask (chat with cited sources), Search (analysts' desk), Compare (one question
-per jurisdiction), Corpus (documents).
+per jurisdiction), Corpus (documents), Document (one document whole, with the query's hits).
 
 ``build_app(assistant)`` returns the Blocks; ``launch(app, host, port)`` serves it with its CSS.
 One module per tab (``ask``, ``search``, ``compare``, ``corpus``), the named API endpoints
@@ -20,6 +20,7 @@ from rag.app.ui.compare import compare_tab
 from rag.app.ui.corpus import Changes, corpus_tab, corpus_views
 from rag.app.ui.files import corpus_route
 from rag.app.ui.search import search_tab
+from rag.app.ui.viewer import VIEWER_CSS, open_from_link, open_from_table, viewer_tab
 from rag.app.ui.widgets import CSS, choices, filter_problem, md_escape, status
 from rag.service import Assistant
 
@@ -56,10 +57,14 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                 event(lambda a, b: md_escape(filter_problem(a, b)), [f_from, f_to], filter_msg,
                       queue=False, show_progress="hidden", api_visibility="private")  # fmt: skip
         filters = [f_lang, f_source, f_from, f_to, f_jur, f_type]
-        ask_tab(assistant, filters, filter_msg)
-        search_tab(assistant, filters, filter_msg)
-        compare_tab(assistant, filters, filter_msg)
-        table, to_remove, changing = corpus_tab(assistant, changes)
+        with gr.Tabs() as tabs:
+            ask_tab(assistant, filters, filter_msg)
+            search_tab(assistant, filters, filter_msg)
+            compare_tab(assistant, filters, filter_msg)
+            table, to_remove, changing = corpus_tab(assistant, changes)
+            viewer = viewer_tab(assistant)
+        open_from_link(app, assistant, tabs, viewer)
+        open_from_table(table, tabs, viewer, assistant)
         _refresh_views(app, assistant, changes,
                        [status_md, f_lang, f_source, table, to_remove, f_jur, f_type],
                        changing)  # fmt: skip
@@ -129,6 +134,6 @@ def launch(
     ``corpus_dir``, its files are served read-only under ``/corpus/`` (citations link to them)."""
     routes = [corpus_route(corpus_dir)] if corpus_dir is not None else []
     app.queue(default_concurrency_limit=4).launch(
-        server_name=host, server_port=port, css=CSS, show_error=True,
+        server_name=host, server_port=port, css=CSS + VIEWER_CSS, show_error=True,
         max_file_size=int(max_upload_mb * 1024 * 1024), app_kwargs={"routes": routes}, **kw,
     )  # fmt: skip

@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from rag.app.ui.files import file_url
+from rag.app.ui.files import file_url, viewer_link
 from rag.app.ui.widgets import esc, shown
 from rag.index.lexical import tokenize
 from rag.ingest.chunking import sentence_spans
@@ -99,14 +99,18 @@ def badges_html(src: Hit | Citation) -> str:
                    for cls, text, tip in items if text)  # fmt: skip
 
 
-def links_html(src: Hit | Citation, lo: int, hi: int) -> str:
-    """The original online (http(s) only) and the corpus file, at its page for PDFs."""
-    parts = [link_html(src.url)] if src.url else []
+def links_html(src: Hit | Citation, lo: int, hi: int, query: str = "") -> str:
+    """The document in the app's viewer at this span (with ``query``'s hits), the original
+    online (http(s) only) and the corpus file, at its page for PDFs."""
+    view = viewer_link(src.doc_id, lo, hi, query)
+    parts = [f'<a href="{esc(view)}" target="_blank" rel="noopener noreferrer" '
+             f'class="src-view">open in the viewer</a>']  # fmt: skip
+    parts += [link_html(src.url)] if src.url else []
     if src.file:
         label = f"open {src.file}" + (f" at p. {src.page}" if src.page else "")
         parts.append(f'<a href="{esc(file_url(src.file, src.page))}" target="_blank" '
                      f'rel="noopener noreferrer" class="src-file">{esc(label)}</a>')  # fmt: skip
-    if not parts:
+    if len(parts) == 1:
         parts.append(esc(f"corpus document {src.doc_id}, characters {lo}–{hi}"))
     return " · ".join(parts)
 
@@ -213,9 +217,11 @@ def best_sentence(text: str, query: str, lang: str, query_lang: str) -> tuple[in
 
 
 def hit_card(
-    assistant: Assistant, h: Hit, anchor: str, label: str, part: tuple[int, int] | None = None
-) -> str:
-    """A passage in its document: ``part`` (offsets in ``h.text``) highlighted, or all of it."""
+    assistant: Assistant, h: Hit, anchor: str, label: str, part: tuple[int, int] | None = None,
+    query: str = "",
+) -> str:  # fmt: skip
+    """A passage in its document: ``part`` (offsets in ``h.text``) highlighted, or all of it;
+    its viewer link shows ``query``'s hits."""
     start, end = part or (0, h.end - h.start)
     spans = [(start, end, 0)]
     short, seen = window(assistant, h.doc_id, h.start, h.end, spans, HIT_MARGIN, labels=False)
@@ -225,7 +231,7 @@ def hit_card(
     page = page_at(h.page_starts, h.start + start) if h.page_starts else h.page
     text = citation_text(quote, h.title, h.source, h.date, h.url, h.doc_id, page or "")
     return card_html(anchor, label, h.title, badges_html(h), meta, short,
-                     more if more_seen > seen else "", links_html(h, h.start, h.end),
+                     more if more_seen > seen else "", links_html(h, h.start, h.end, query),
                      [copy_button(text)], translations_html(assistant, h))  # fmt: skip
 
 

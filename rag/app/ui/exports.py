@@ -1,10 +1,12 @@
 """Files to download, named after the query and the day: the Search tab's result set (CSV with a
 UTF-8 BOM so that Excel reads Swedish and Chinese, or JSON), with the query and filters it ran with;
-and one answer with its citations (plain text to copy, Markdown or JSON)."""
+a batch search (the same citation columns, a row per hit of every term); one answer with its
+citations (plain text to copy, Markdown or JSON); a comparison."""
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -17,7 +19,7 @@ from typing import Any
 from rag.app.ui.cards import cite
 from rag.app.ui.widgets import mode_label, searched_for, shown
 from rag.service.compare import NO_PASSAGE, Comparison
-from rag.types import Answer
+from rag.types import Answer, Hit
 
 # Columns added to every CSV row: a rectangular table Excel, pandas and csv readers open as it is
 # (a leading comment line would become Excel's first row and push the header down).
@@ -49,7 +51,7 @@ def filters_line(result: dict[str, Any]) -> str:
     """The filters a search ran with, in one line: ``lang=sv,nl; from=2024; per document=all``."""
     f = result.get("filters") or {}
     parts = [f"{name}={','.join(f[key]) if isinstance(f[key], list) else f[key]}"
-             for key, name in (("langs", "lang"), ("sources", "source"),
+             for key, name in (("langs", "lang"), ("docs", "doc"), ("sources", "source"),
                                ("jurisdictions", "jurisdiction"), ("types", "type"),
                                ("date_from", "from"), ("date_to", "to")) if f.get(key)]  # fmt: skip
     if result.get("per_document"):
@@ -77,6 +79,38 @@ def export_text(result: dict[str, Any], fmt: str, day: dt.date | None = None) ->
         writer.writeheader()
         writer.writerows({**h, **extra} for h in hits)
     return out.getvalue()
+
+
+# --- Batch search: one row per hit of every term, as the search export's rows ------------------
+
+HIT_FIELDS = tuple(f.name for f in dataclasses.fields(Hit) if f.name != "page_starts")
+BATCH_COLUMNS = ("row", "term", *HIT_FIELDS, "search_filters", "k", "exported", "note")
+
+
+def batch_csv(batch: dict[str, Any], day: dt.date | None = None) -> str:
+    """A batch (``BatchResult.to_json()``) as one table: a row per hit of each term, in file
+    order, with the term's row in the file, every citation field of the search export, the
+    filters it ran with and the export day; a term without hits has one row whose ``note`` says
+    "no passage found" (or why it was not searched)."""
+    exported = (day or dt.date.today()).isoformat()
+    per_doc = batch.get("per_document", "default")
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=BATCH_COLUMNS, restval="")
+    writer.writeheader()
+    for t in batch.get("terms", []):
+        line = filters_line({"filters": t["filters"], "per_document": per_doc})
+        extra = {"row": t["row"], "term": t["term"], "search_filters": line, "k": t["k"],
+                 "exported": exported}  # fmt: skip
+        if not t["hits"]:
+            writer.writerow({**extra, "note": t["error"] or NO_PASSAGE})
+        writer.writerows({**h, **extra, "note": ""} for h in t["hits"])
+    return out.getvalue()
+
+
+def batch_json(batch: dict[str, Any], day: dt.date | None = None) -> str:
+    """The batch object (as ``rag batch --json``) and the export day."""
+    data = {**batch, "exported": (day or dt.date.today()).isoformat()}
+    return json.dumps(data, ensure_ascii=False, indent=2)
 
 
 _MD_INLINE = re.compile(r"([\\`*_<>])|(\])(?=[(\[:])")

@@ -1,5 +1,6 @@
 """Corpus files served read-only by the app, so a citation can open the original at its page:
-``GET /corpus/<path relative to the corpus folder>`` (``…/report.pdf#page=12``).
+``GET /corpus/<path relative to the corpus folder>`` (``…/report.pdf#page=12``); and the deep
+links into the app's Document tab (:func:`viewer_link`).
 
 Only regular files inside the corpus folder with a supported suffix are served; hidden and
 ``_private`` paths, metadata and anything outside the folder (``..``, symlinks leaving it) answer
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import mimetypes
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
@@ -25,6 +26,19 @@ def file_url(rel: str, page: int | None = None) -> str:
     """The app-relative link to corpus file ``rel`` (at ``page`` for PDFs)."""
     url = f"{PREFIX}/{quote(rel)}"
     return f"{url}#page={page}" if page and rel.lower().endswith(".pdf") else url
+
+
+def viewer_link(
+    doc_id: str, start: int | None = None, end: int | None = None, query: str = ""
+) -> str:
+    """The app-relative deep link that opens ``doc_id`` in the Document tab (at a span, with a
+    query's hits highlighted): ``?doc=…&start=…&end=…&q=…``."""
+    params: dict[str, str] = {"doc": doc_id}
+    if start is not None and end is not None:
+        params |= {"start": str(start), "end": str(end)}
+    if query:
+        params["q"] = query
+    return "?" + urlencode(params)
 
 
 def resolve(corpus_dir: Path, rel: str) -> Path | None:

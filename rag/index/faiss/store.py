@@ -177,6 +177,10 @@ class FaissStore:
             from_sents = [c for c in from_sents if c in allowed_set]
         return Candidates(dense, lexical, from_sents)
 
+    def rows_for(self, filters: Filters) -> np.ndarray:
+        allowed = self.allowed_rows(filters)
+        return self.reader.row_ids if allowed is None else allowed
+
     def vectors_of(self, rows: Sequence[int], *, sentences: bool = False) -> np.ndarray:
         return self.reader.vectors_of(rows, sentences=sentences)
 

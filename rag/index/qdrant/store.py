@@ -119,6 +119,13 @@ class QdrantStore:
             )  # fmt: skip
         return [(int(p.id), float(p.score)) for p in got.points]
 
+    def rows_for(self, filters: Filters) -> np.ndarray:
+        flt = to_filter(filters, self.sources)
+        kind = kind_is("chunk")
+        both = kind if flt is None else models.Filter(must=[kind, flt])
+        ids = [int(p.id) for p in scroll_all(self.client, self._lock, self.name, both, False)]
+        return np.asarray(sorted(ids), dtype=np.int64)
+
     def vectors_of(self, rows: Sequence[int], *, sentences: bool = False) -> np.ndarray:
         if not rows:
             return np.zeros((0, self.dim), dtype=np.float32)
