@@ -141,6 +141,9 @@ def _phrase(kind: str, text: str) -> Term:
 
 def _field(name: str, value: str) -> Term:
     key = name.lower()
+    if key not in FIELDS and name != key:
+        # "EU:s", "USA:s", "AI:n": Swedish/Finnish endings after an acronym are words, not fields.
+        return Term("word", f"{name}:{value}")
     if key not in FIELDS:
         raise QuerySyntaxError(
             f"unknown field {name}: (known: {FIELD_HELP}); to search for {name}:{value} "

@@ -143,3 +143,11 @@ def test_parse_never_fails_with_anything_but_a_syntax_error(query: str) -> None:
         assert str(exc)
         return
     assert p.clauses and all(c.text.strip() for c in p.clauses)
+
+
+def test_an_acronym_with_a_swedish_ending_is_a_word_not_a_field() -> None:
+    """'EU:s AI-lag' (Swedish genitive) failed as "unknown field EU:" in the load test."""
+    from rag.search.query_syntax import parse
+
+    parsed = parse("Vad säger EU:s AI-lag om ansiktsigenkänning?")
+    assert "EU:s" in parsed.query
