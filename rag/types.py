@@ -92,16 +92,20 @@ class Hit:
 
 @dataclass(frozen=True)
 class SearchResult:
-    """What ``search`` returns: the query, its detected language and the ranked hits."""
+    """What ``search`` returns: the query, its detected language and the ranked hits; ``note``
+    says how the query was read when that is not what it says (a phrase no passage holds was
+    searched as words)."""
 
     query: str
     query_lang: str
     hits: tuple[Hit, ...]
+    note: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "query": self.query,
             "query_lang": self.query_lang,
+            "note": self.note,
             "hits": [h.to_json() for h in self.hits],
         }
 

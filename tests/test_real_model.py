@@ -164,7 +164,8 @@ def test_cli_search_json_contract(real_assistant: Assistant) -> None:
     )
     assert out.exit_code == 0, out.output
     data = json.loads(out.stdout)
-    assert set(data) == {"query", "query_lang", "hits"} and data["query_lang"] == "en"
+    assert set(data) == {"query", "query_lang", "note", "hits"} and data["query_lang"] == "en"
+    assert data["note"] == ""
     assert len(data["hits"]) == 4 and [h["rank"] for h in data["hits"]] == [1, 2, 3, 4]
     for h in data["hits"]:
         assert set(h) >= HIT_KEYS

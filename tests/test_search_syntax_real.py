@@ -64,3 +64,16 @@ def test_cross_lingual_off_keeps_swedish_passages(real_assistant: Assistant) -> 
     off = real_assistant.search(query, 10, per_doc=10, cross_lingual=False)
     assert on.query_lang == off.query_lang == "sv"
     assert {h.lang for h in on.hits} != {"sv"} and {h.lang for h in off.hits} == {"sv"}
+
+
+def test_a_question_quoting_a_term_the_corpus_says_in_english_still_finds_passages(
+    real_assistant: Assistant,
+) -> None:  # fmt: skip
+    # Chinese quotes a term with “…”; the EU AI Act is here in English and Dutch, so no passage
+    # holds “高影响能力” and the words are searched instead (the load test once found nothing)
+    question = "按照欧盟《人工智能法》，训练算力超过多少时，通用AI模型会被推定具有“高影响能力”？"
+    result = real_assistant.search(question, 5)
+    assert result.hits and result.note.startswith("No passage holds “高影响能力”")
+    unquoted = real_assistant.search(question.replace("“", "").replace("”", ""), 5)
+    assert [h.chunk_id for h in result.hits] == [h.chunk_id for h in unquoted.hits]
+    assert real_assistant.search(question, 5, strict_phrases=True).hits == ()

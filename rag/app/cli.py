@@ -103,6 +103,8 @@ def search(query: str, k: int | None, per_doc: int | None, cross_lingual: bool, 
     if as_json:
         click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
         return
+    if result.note:
+        click.echo(result.note, err=True)
     if not result.hits:
         click.echo("No passages match (check the filters).")
     for h in result.hits:

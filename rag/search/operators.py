@@ -4,7 +4,10 @@ the "match across languages" switch, over a :class:`~rag.search.retrieve.Retriev
 - A clause with phrases ranks exactly the passages that hold every phrase (found by scanning the
   folded text of every passage its filters allow, so a phrase in one sentence of one Swedish
   passage is found however low retrieval would rank it), by the usual hybrid score of the
-  clause's text.
+  clause's text. If no passage holds them (a term quoted in a question, “高影响能力”, asked of a
+  corpus that says it in English), the clause is searched as words (semantically, so in any
+  language the filters allow) and the result's note says so; ``strict_phrases`` (saved
+  searches and alerts) keeps it empty instead.
 - Exclusions drop the passages that hold them before the top k is taken (the candidate pool
   widens by as many passages as were dropped, so k still come back when k exist).
 - ``a OR b``: each clause is searched on its own and the hits are interleaved by rank (first of
@@ -89,17 +92,38 @@ def interleave(ranked: list[list[tuple[int, float]]]) -> list[tuple[int, float]]
     return out
 
 
+def quoted(phrases: Iterable[str]) -> str:
+    """``“a”, “b”`` as a note names them."""
+    return ", ".join(f"“{p}”" for p in phrases)
+
+
+def phrase_note(missing: list[tuple[str, ...]]) -> str:
+    """The note for clauses whose phrases no passage holds (searched as words instead)."""
+    if not missing:
+        return ""
+    names = "; ".join(quoted(m) + (" together" if len(m) > 1 else "") for m in missing)
+    return (
+        f"No passage holds {names}: showing the passages closest to the words instead "
+        "(exact phrases only match text in the phrase's own language)."
+    )
+
+
 def rank_parsed(
     retriever: Retriever, scan: PassageScan, parsed: ParsedQuery, k: int, filters: Filters,
-    *, per_doc: int | None, cross_lingual: bool,
-) -> tuple[list[tuple[int, float]], str]:  # fmt: skip
-    """(row, score) best first for ``parsed`` and the query language (of the first clause)."""
+    *, per_doc: int | None, cross_lingual: bool, strict_phrases: bool = False,
+) -> tuple[list[tuple[int, float]], str, str]:  # fmt: skip
+    """(row, score) best first for ``parsed``, the query language (of the first clause) and a
+    note (empty, or which phrases no passage holds and were searched as words)."""
     prepared = [(c, *clause_filters(c, filters, cross_lingual)) for c in parsed.clauses]
     vecs = retriever.embedder.encode_queries([c.text for c, _, _ in prepared])
     ranked: list[list[tuple[int, float]]] = []
+    missing: list[tuple[str, ...]] = []
     for (clause, f, lang), vec in zip(prepared, vecs, strict=True):
         store = retriever.index
         only = scan.rows_with_all(store, f, clause.phrases) if clause.phrases else None
+        if only == set() and not strict_phrases:
+            missing.append(clause.phrases)
+            only = None
         drop = scan.rows_with_any(store, f, clause.excluded)
         if only is not None and not only - drop:
             ranked.append([])
@@ -108,4 +132,4 @@ def rank_parsed(
                                      only=only, drop=drop))  # fmt: skip
     merged = ranked[0] if len(ranked) == 1 else retriever._cap_per_doc(interleave(ranked), k,
                                                                        per_doc)  # fmt: skip
-    return merged[:k], prepared[0][2]
+    return merged[:k], prepared[0][2], phrase_note(missing)

@@ -149,17 +149,20 @@ class Retriever:
 
     def search_parsed(
         self, parsed: ParsedQuery, k: int = 5, filters: Filters | None = None, *,
-        per_doc: int | None = None, cross_lingual: bool = True,
+        per_doc: int | None = None, cross_lingual: bool = True, strict_phrases: bool = False,
     ) -> SearchResult:  # fmt: skip
         """:meth:`search` for a query in the search syntax (``operators.py`` says how each
-        operator is searched); ``cross_lingual=False``: passages in the query's language only."""
+        operator is searched); ``cross_lingual=False``: passages in the query's language only;
+        ``strict_phrases``: a phrase no passage holds gives no hits (else: searched as words,
+        with a note)."""
         if k < 1:
             raise ValueError(f"k must be > 0, got {k}")
         if per_doc is not None and per_doc < 1:
             raise ValueError(f"per_doc must be > 0, got {per_doc}")
-        ranked, query_lang = rank_parsed(self, self.scan, parsed, k, filters or Filters(),
-                                         per_doc=per_doc, cross_lingual=cross_lingual)  # fmt: skip
-        return SearchResult(parsed.query, query_lang, tuple(self.hits(ranked)))
+        ranked, query_lang, note = rank_parsed(self, self.scan, parsed, k, filters or Filters(),
+                                               per_doc=per_doc, cross_lingual=cross_lingual,
+                                               strict_phrases=strict_phrases)  # fmt: skip
+        return SearchResult(parsed.query, query_lang, tuple(self.hits(ranked)), note)
 
     def hits(self, ranked: list[tuple[int, float]]) -> list[Hit]:
         chunks = self.index.chunks(r for r, _ in ranked)

@@ -286,13 +286,15 @@ class Assistant:
         *,
         per_doc: int | None = None,
         cross_lingual: bool = True,
+        strict_phrases: bool = False,
     ) -> SearchResult:
         """Ranked passages for a query in the search syntax (phrases, -exclusions, OR, field
         filters); see :meth:`Querier.search` (while the background build runs: from what is
         indexed; before its first commit: IndexNotReady)."""
         try:
             return self.querier.search(query, k, filters, per_doc=per_doc,
-                                       cross_lingual=cross_lingual)  # fmt: skip
+                                       cross_lingual=cross_lingual,
+                                       strict_phrases=strict_phrases)  # fmt: skip
         except IndexError_ as exc:
             self._while_indexing(exc)
             raise

@@ -75,6 +75,7 @@ class BatchItem:
             "k": self.k,
             "filters": filters_json(self.filters),
             "query_lang": self.result.query_lang if self.result else "",
+            "note": self.result.note if self.result else "",
             "error": self.error,
             "hits": [h.to_json() for h in self.result.hits] if self.result else [],
         }

@@ -185,18 +185,22 @@ class Querier:
         *,
         per_doc: int | None = None,
         cross_lingual: bool = True,
+        strict_phrases: bool = False,
     ) -> SearchResult:
         """``k``: passages (default ``settings.top_k``; below 1 is refused, never replaced);
         ``per_doc``: at most this many per document (default 3). ``query`` is in the search
         syntax (``rag/search/query_syntax.py``: phrases, -exclusions, OR, field filters, which
         narrow ``filters``); bad syntax raises QuerySyntaxError (a ValueError) saying what is
-        wrong. ``cross_lingual=False``: only passages in the query's language."""
+        wrong. ``cross_lingual=False``: only passages in the query's language. A phrase no
+        passage holds is searched as words and the result's ``note`` says so, unless
+        ``strict_phrases`` (then: no hits)."""
         k = self._k(k)
         parsed = parse(query)
         if parsed.plain and cross_lingual:
             return self.retriever.search(query, k, filters, per_doc=per_doc)
         return self.retriever.search_parsed(parsed, k, filters, per_doc=per_doc,
-                                            cross_lingual=cross_lingual)  # fmt: skip
+                                            cross_lingual=cross_lingual,
+                                            strict_phrases=strict_phrases)  # fmt: skip
 
     def _k(self, k: int | None) -> int:
         """``k`` passages (default ``settings.top_k``); outside 1..MAX_K refused, not replaced."""

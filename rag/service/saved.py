@@ -155,7 +155,9 @@ class SavedSearches:
                              "name")  # fmt: skip
         f = filters or Filters()
         # the search refuses bad syntax before the query is kept
-        result = search(query, k, f, per_doc=per_doc, cross_lingual=cross_lingual)
+        result = search(
+            query, k, f, per_doc=per_doc, cross_lingual=cross_lingual, strict_phrases=True
+        )
         saved = SavedSearch(name, query, f, k, per_doc, _now(), _now(), cross_lingual)
         with self._db(create=True) as con:
             assert con is not None
@@ -179,7 +181,7 @@ class SavedSearches:
                 continue
             try:
                 result = search(s.query, s.k, s.filters, per_doc=s.per_doc,
-                                cross_lingual=s.cross_lingual)  # fmt: skip
+                                cross_lingual=s.cross_lingual, strict_phrases=True)  # fmt: skip
             except (ValueError, IndexError_) as exc:
                 alerts.append(Alert(s, error=str(exc)))
                 continue

@@ -123,7 +123,8 @@ def test_a_refused_term_is_reported_and_the_batch_goes_on() -> None:
     assert seen == [(1, 3), (2, 3), (3, 3)]
     data = result.to_json()
     assert data["terms"][1] == {"row": 2, "term": "bad", "k": 4, "filters": data["terms"][1]["filters"],
-                                "query_lang": "", "error": 'unbalanced quote in "bad', "hits": []}  # fmt: skip
+                                "query_lang": "", "note": "", "error": 'unbalanced quote in "bad',
+                                "hits": []}  # fmt: skip
 
 
 def test_stop_ends_the_batch_after_the_current_term() -> None:

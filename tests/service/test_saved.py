@@ -103,7 +103,9 @@ def test_the_cross_lingual_switch_is_saved_and_used(tmp_path: Path) -> None:
     calls: list[bool] = []
 
     def search(q: str, k: int, f: Filters, *, per_doc: int | None = None,
-               cross_lingual: bool = True) -> SearchResult:  # fmt: skip
+               cross_lingual: bool = True, strict_phrases: bool = False) -> SearchResult:  # fmt: skip
+        # an alert fires on passages that hold its phrases, never on words searched instead
+        assert strict_phrases
         calls.append(cross_lingual)
         return SearchResult(q, "sv", ())
 

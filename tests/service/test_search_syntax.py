@@ -50,7 +50,28 @@ def test_a_phrase_is_found_however_low_retrieval_ranks_it(syntax_assistant: Assi
     hit = result.hits[0]
     (start, end), = find_spans(hit.text, "får besluta om sanktionsavgifter")  # fmt: skip
     assert hit.text[start:end] == "får besluta om sanktionsavgifter"
-    assert syntax_assistant.search('"no such phrase anywhere"', 5).hits == ()
+
+
+def test_a_phrase_no_passage_holds_is_searched_as_words_and_says_so(
+    syntax_assistant: Assistant,
+) -> None:  # fmt: skip
+    # a question quoting a term that no passage holds (as a Chinese question quotes a term the
+    # corpus says in English)
+    plain = syntax_assistant.search("logging duties sanktionsböter", 5)
+    result = syntax_assistant.search("logging duties “sanktionsböter”", 5)
+    assert result.note.startswith("No passage holds “sanktionsböter”: showing")
+    assert [h.chunk_id for h in result.hits] == [h.chunk_id for h in plain.hits] != []
+    assert plain.note == "" and result.to_json()["note"] == result.note
+    # strict (saved searches, alerts): nothing, and no note
+    strict = syntax_assistant.search('logging duties "sanktionsböter"', 5, strict_phrases=True)
+    assert strict.hits == () and strict.note == ""
+    # a phrase that is found is not loosened; two phrases that never meet are named together
+    assert syntax_assistant.search('"logging duties"', 5).note == ""
+    both = syntax_assistant.search('"logging duties" "får besluta"', 5)
+    assert both.note.startswith("No passage holds “logging duties”, “får besluta” together")
+    # an OR side that is found keeps its phrase; only the other side is loosened
+    either = syntax_assistant.search('"logging duties" OR "sanktionsböter"', 5)
+    assert "“sanktionsböter”" in either.note and "logging duties" not in either.note
 
 
 def test_every_passage_holding_a_phrase_and_only_those(syntax_assistant: Assistant) -> None:

@@ -23,7 +23,7 @@ from rag.types import Answer, Hit
 
 # Columns added to every CSV row: a rectangular table Excel, pandas and csv readers open as it is
 # (a leading comment line would become Excel's first row and push the header down).
-SEARCH_COLUMNS = ("search_query", "search_filters", "exported")
+SEARCH_COLUMNS = ("search_query", "search_filters", "search_note", "exported")
 
 
 def slug(text: str, limit: int = 50) -> str:
@@ -61,8 +61,8 @@ def filters_line(result: dict[str, Any]) -> str:
 
 def export_text(result: dict[str, Any], fmt: str, day: dt.date | None = None) -> str:
     """A search result (``SearchResult.to_json()``, optionally with ``filters`` and
-    ``per_document``) as CSV (one row per hit, every citation field, then the query, filters and
-    export day) or JSON (those as top-level fields, then the hits)."""
+    ``per_document``) as CSV (one row per hit, every citation field, then the query, filters, the
+    search's note and the export day) or JSON (those as top-level fields, then the hits)."""
     exported = (day or dt.date.today()).isoformat()
     hits = result.get("hits", [])
     if fmt == "json":
@@ -73,8 +73,8 @@ def export_text(result: dict[str, Any], fmt: str, day: dt.date | None = None) ->
         raise ValueError(f"export format must be 'csv' or 'json', got {fmt!r}")
     out = io.StringIO()
     if hits:
-        extra = dict(zip(SEARCH_COLUMNS, (result.get("query", ""), filters_line(result), exported),
-                         strict=True))  # fmt: skip
+        cols = (result.get("query", ""), filters_line(result), result.get("note", ""), exported)
+        extra = dict(zip(SEARCH_COLUMNS, cols, strict=True))
         writer = csv.DictWriter(out, fieldnames=[*hits[0], *SEARCH_COLUMNS])
         writer.writeheader()
         writer.writerows({**h, **extra} for h in hits)
@@ -91,7 +91,8 @@ def batch_csv(batch: dict[str, Any], day: dt.date | None = None) -> str:
     """A batch (``BatchResult.to_json()``) as one table: a row per hit of each term, in file
     order, with the term's row in the file, every citation field of the search export, the
     filters it ran with and the export day; a term without hits has one row whose ``note`` says
-    "no passage found" (or why it was not searched)."""
+    "no passage found" (or why it was not searched); a hit's ``note`` says when the term's
+    phrase was searched as words."""
     exported = (day or dt.date.today()).isoformat()
     per_doc = batch.get("per_document", "default")
     out = io.StringIO()
@@ -103,7 +104,7 @@ def batch_csv(batch: dict[str, Any], day: dt.date | None = None) -> str:
                  "exported": exported}  # fmt: skip
         if not t["hits"]:
             writer.writerow({**extra, "note": t["error"] or NO_PASSAGE})
-        writer.writerows({**h, **extra, "note": ""} for h in t["hits"])
+        writer.writerows({**h, **extra, "note": t.get("note", "")} for h in t["hits"])
     return out.getvalue()
 
 

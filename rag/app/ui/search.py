@@ -28,7 +28,8 @@ SYNTAX_HELP = """\
 | write | finds |
 |---|---|
 | `AI liability rules` | passages about it, in any language (semantic, as before) |
-| `"high-risk AI system"` | only passages that contain the exact phrase (case and spacing ignored) |
+| `"high-risk AI system"` | only passages that contain the exact phrase (case and spacing ignored; \
+if none does, its words are searched and you are told) |
 | `-ChatGPT`, `-"open source"` | leaves out passages that contain the word or phrase |
 | `ChatGPT OR "generative AI"` | passages for either side (OR binds the terms next to it) |
 | `lang:sv`, `jurisdiction:CN`, `type:law`, `doc:eu_ai_act`, `source:reuters` | \
@@ -104,8 +105,10 @@ def search_tab(assistant: Assistant, filters: list[Any], filter_msg: Any) -> Non
         detail = hit_card(assistant, result.hits[0], "detail", "[1]", query=query) if (
             result.hits
         ) else "<p>No passages match (check the query and the filters).</p>"  # fmt: skip
-        # A new search never offers the previous search's file.
-        return result_rows(result, query), detail, state, gr.update(value=None), "", ""
+        # A new search never offers the previous search's file; the note says when a phrase was
+        # searched as words.
+        note = f"ℹ {md_escape(result.note)}" if result.note else ""
+        return result_rows(result, query), detail, state, gr.update(value=None), "", note
 
     def select_row(state: dict[str, Any], evt: gr.SelectData) -> str:
         hits = (state or {}).get("hits", [])
