@@ -98,16 +98,22 @@ def test_a_deep_link_opens_the_viewer_at_its_quote(
     page.close()
 
 
+def _searched(chromium: Any, url: str, query: str) -> Any:
+    """A new page on the app whose Search tab has run ``query``."""
+    page = chromium.new_page(viewport={"width": 1300, "height": 900})
+    page.goto(url)
+    page.get_by_role("tab", name="Search").click()
+    page.fill("#search-query textarea", query)
+    page.click("#search-btn")
+    return page
+
+
 def test_a_search_hit_opens_in_the_viewer(
     browser: Any,  # noqa: F811
     viewer_app: tuple[str, Assistant],
 ) -> None:
     url, _ = viewer_app
-    page = browser.new_page(viewport={"width": 1300, "height": 900})
-    page.goto(url)
-    page.get_by_role("tab", name="Search").click()
-    page.fill("#search-query textarea", '"besluta om sanktionsavgifter"')
-    page.click("#search-btn")
+    page = _searched(browser, url, '"besluta om sanktionsavgifter"')
     link = page.locator("#detail a.src-view")
     link.wait_for(timeout=60_000)
     href = link.get_attribute("href")
@@ -124,11 +130,7 @@ def test_bad_syntax_is_said_under_the_search_box(
     viewer_app: tuple[str, Assistant],
 ) -> None:
     url, _ = viewer_app
-    page = browser.new_page(viewport={"width": 1300, "height": 900})
-    page.goto(url)
-    page.get_by_role("tab", name="Search").click()
-    page.fill("#search-query textarea", '"unclosed phrase')
-    page.click("#search-btn")
+    page = _searched(browser, url, '"unclosed phrase')
     page.wait_for_function(
         "() => document.querySelector('#syntax-msg').innerText.includes('unclosed quote')",
         timeout=30_000,

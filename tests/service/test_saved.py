@@ -35,13 +35,20 @@ def test_the_file_lives_beside_the_index_folder_not_inside(tmp_path: Path) -> No
     )
 
 
-def test_a_new_file_is_reported_once_then_seen(
+def _indexed(
     make_corpus: Callable[[dict[str, str]], Path], fake_assistant: Callable[..., Assistant]
-) -> None:
+) -> tuple[Path, Assistant, SavedSearches]:  # fmt: skip
+    """The test corpus, an assistant that has indexed it, and its saved-search store."""
     corpus = make_corpus(CORPUS)
     assistant = fake_assistant(corpus)
     assistant.ingest()
-    store = SavedSearches(searches_path(assistant.settings))
+    return corpus, assistant, SavedSearches(searches_path(assistant.settings))
+
+
+def test_a_new_file_is_reported_once_then_seen(
+    make_corpus: Callable[[dict[str, str]], Path], fake_assistant: Callable[..., Assistant]
+) -> None:
+    corpus, assistant, store = _indexed(make_corpus, fake_assistant)
     assert store.all() == [] and store.check(assistant.search) == []
     assert not store.path.exists()  # nothing is written before the first save
     saved = store.save(assistant.search, "facial recognition ban", name="facial", k=5)
@@ -65,10 +72,7 @@ def test_a_new_file_is_reported_once_then_seen(
 def test_a_changed_passage_counts_as_new_and_filters_are_kept(
     make_corpus: Callable[[dict[str, str]], Path], fake_assistant: Callable[..., Assistant]
 ) -> None:
-    corpus = make_corpus(CORPUS)
-    assistant = fake_assistant(corpus)
-    assistant.ingest()
-    store = SavedSearches(searches_path(assistant.settings))
+    corpus, assistant, store = _indexed(make_corpus, fake_assistant)
     f = Filters(langs=("en",), docs=("en_audit",))
     store.save(assistant.search, "algorithm audits", f, name="audits", k=3, per_doc=1)
     got = store.get("audits")

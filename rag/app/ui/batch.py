@@ -21,6 +21,7 @@ from rag.app.ui.exports import batch_csv, batch_json, export_name, write_export
 from rag.app.ui.widgets import (
     COPY_CITATION_JS,
     esc,
+    export_row,
     filter_problem,
     filters_from,
     md_escape,
@@ -167,10 +168,7 @@ def batch_panel(assistant: Assistant, filters: list[Any], cross: Any = None) -> 
                              max_height=600, elem_id="batch-results")  # fmt: skip
         state = gr.State({})
         detail = gr.HTML(elem_id="batch-detail", js_on_load=COPY_CITATION_JS)
-        with gr.Row():
-            csv_btn = gr.Button("Export CSV", elem_id="batch-export-csv")
-            json_btn = gr.Button("Export JSON", elem_id="batch-export-json")
-            download = gr.File(label="Export", interactive=False, elem_id="batch-export-file")
+        download = export_row("batch-", state, _export)
     across = gr.State(True) if cross is None else cross
     go.click(run, [upload, pasted, k, per_doc, across, *filters],
              [table, state, download, detail, message],
@@ -178,8 +176,6 @@ def batch_panel(assistant: Assistant, filters: list[Any], cross: Any = None) -> 
              api_visibility="private")  # fmt: skip
     halt.click(stop, None, message, queue=False, api_visibility="private")
     table.select(select_row, state, detail, api_visibility="private")
-    csv_btn.click(lambda s: _export(s, "csv"), state, download, api_visibility="private")
-    json_btn.click(lambda s: _export(s, "json"), state, download, api_visibility="private")
 
 
 def _shown(result: BatchResult, across: bool) -> tuple[Any, ...]:

@@ -13,6 +13,7 @@ from rag.app.ui.saved import saved_panel
 from rag.app.ui.widgets import (
     COPY_CITATION_JS,
     esc,
+    export_row,
     filter_problem,
     filters_from,
     filters_json,
@@ -146,10 +147,7 @@ def search_tab(assistant: Assistant, filters: list[Any], filter_msg: Any) -> Non
         gr.Markdown(SCORE_NOTE, elem_id="score-note")
         search_state = gr.State({})
         detail = gr.HTML(elem_id="detail", js_on_load=COPY_CITATION_JS)
-        with gr.Row():
-            csv_btn = gr.Button("Export CSV", elem_id="export-csv")
-            json_btn = gr.Button("Export JSON", elem_id="export-json")
-            download = gr.File(label="Export", interactive=False, elem_id="export-file")
+        download = export_row("", search_state, export)
         batch_panel(assistant, filters, cross)  # rag/app/ui/batch.py
         saved_panel(assistant, query, k, per_doc, filters, go, cross)  # rag/app/ui/saved.py
         search_io = ([query, k, per_doc, cross, *filters],
@@ -157,7 +155,3 @@ def search_tab(assistant: Assistant, filters: list[Any], filter_msg: Any) -> Non
         go.click(do_search, *search_io, api_visibility="private")
         query.submit(do_search, *search_io, api_visibility="private")
         results.select(select_row, search_state, detail, api_visibility="private")
-        csv_btn.click(lambda s: export(s, "csv"), search_state, download,
-                      api_visibility="private")  # fmt: skip
-        json_btn.click(lambda s: export(s, "json"), search_state, download,
-                       api_visibility="private")  # fmt: skip

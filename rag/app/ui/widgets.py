@@ -86,6 +86,18 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
 _BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 
+def export_row(prefix: str, state: Any, export: Any) -> Any:
+    """The Export CSV / Export JSON buttons and the file they offer (ids ``{prefix}export-csv``,
+    ``-json``, ``-file``), wired to ``export(state, fmt)``; returns the file component."""
+    with gr.Row():
+        csv_btn = gr.Button("Export CSV", elem_id=f"{prefix}export-csv")
+        json_btn = gr.Button("Export JSON", elem_id=f"{prefix}export-json")
+        download = gr.File(label="Export", interactive=False, elem_id=f"{prefix}export-file")
+    for btn, fmt in ((csv_btn, "csv"), (json_btn, "json")):
+        btn.click(lambda s, fmt=fmt: export(s, fmt), state, download, api_visibility="private")
+    return download
+
+
 def shown(text: str) -> str:
     """Text as displayed: without bidi controls (the stored text and citations keep them)."""
     return _BIDI_CONTROLS.sub("", text)
