@@ -117,9 +117,7 @@ def resolve_model(name: str, cache_dir: Path, progress: Callable[[str], None] | 
 class SentenceTransformerEmbedder:
     """A sentence-transformers model, with e5 ``query``/``passage`` prompts when it has them."""
 
-    def __init__(
-        self, model: str = DEFAULT_MODEL, *, cache_dir: Path, batch_size: int = 32
-    ) -> None:
+    def __init__(self, model: str = DEFAULT_MODEL, *, cache_dir: Path, batch_size: int = 4) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be > 0, got {batch_size}")
         self._name = model
@@ -217,13 +215,24 @@ class SentenceTransformerEmbedder:
         return [len(ids) for ids in enc]
 
 
-def make_embedder(model: str, *, cache_dir: Path, batch_size: int = 32) -> Embedder:
-    """``hash:<dim>`` gives the deterministic fake (tests, debugging); anything else a model."""
+def make_embedder(
+    model: str, *, cache_dir: Path, batch_size: int = 4, encoder: str = "torch"
+) -> Embedder:
+    """``hash:<dim>`` gives the deterministic fake (tests, debugging); anything else a model, on
+    PyTorch or (``encoder="onnx"`` / ``"onnx-int8"``) on ONNX Runtime."""
     if model.startswith("hash:"):
         try:
             return HashEmbedder(int(model.split(":", 1)[1]))
         except ValueError as exc:
             raise ValueError(f"model {model!r}: expected hash:<dimension>, e.g. hash:64") from exc
+    if encoder in ("onnx", "onnx-int8"):
+        from rag.models.onnx_encoder import OnnxEmbedder
+
+        return OnnxEmbedder(
+            model, cache_dir=cache_dir, batch_size=batch_size, int8=encoder == "onnx-int8"
+        )
+    if encoder != "torch":
+        raise ValueError(f"encoder must be 'torch', 'onnx' or 'onnx-int8', got {encoder!r}")
     return SentenceTransformerEmbedder(model, cache_dir=cache_dir, batch_size=batch_size)
 
 

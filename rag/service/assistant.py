@@ -67,6 +67,7 @@ class Assistant:
             self.settings.model,
             cache_dir=self.settings.cache_dir,
             batch_size=self.settings.batch_size,
+            encoder=self.settings.encoder,
         )
         self.backend: Backend = backend_for(self.settings)
         self._lock = threading.RLock()
