@@ -34,6 +34,16 @@ def flag(raw: str) -> bool:
     raise ValueError(raw)
 
 
+def one_of(names: tuple[str, ...]) -> str:
+    """("a", "b", "c") → "'a', 'b' or 'c'" for error messages."""
+    quoted = [repr(n) for n in names]
+    return ", ".join(quoted[:-1]) + " or " + quoted[-1]
+
+
+#: The values of ``Settings.encoder`` (``RAG_ENCODER``).
+ENCODERS = ("torch", "onnx", "onnx-int8")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable. Build with :meth:`from_env` to honour ``RAG_*`` variables."""
@@ -99,10 +109,8 @@ class Settings:
             )
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be > 0, got {self.batch_size}")
-        if self.encoder not in ("torch", "onnx", "onnx-int8"):
-            raise ValueError(
-                f"encoder must be 'torch', 'onnx' or 'onnx-int8', got {self.encoder!r}"
-            )
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"encoder must be {one_of(ENCODERS)}, got {self.encoder!r}")
         if self.retrieval not in ("hybrid", "dense"):
             raise ValueError(f"retrieval must be 'hybrid' or 'dense', got {self.retrieval!r}")
         if not 0 <= self.lang_spread <= 1:

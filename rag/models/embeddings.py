@@ -26,7 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from rag.config import DEFAULT_MODEL
+from rag.config import DEFAULT_MODEL, ENCODERS, one_of
 
 log = logging.getLogger(__name__)
 
@@ -225,14 +225,14 @@ def make_embedder(
             return HashEmbedder(int(model.split(":", 1)[1]))
         except ValueError as exc:
             raise ValueError(f"model {model!r}: expected hash:<dimension>, e.g. hash:64") from exc
-    if encoder in ("onnx", "onnx-int8"):
+    if encoder not in ENCODERS:
+        raise ValueError(f"encoder must be {one_of(ENCODERS)}, got {encoder!r}")
+    if encoder != "torch":
         from rag.models.onnx_encoder import OnnxEmbedder
 
         return OnnxEmbedder(
             model, cache_dir=cache_dir, batch_size=batch_size, int8=encoder == "onnx-int8"
         )
-    if encoder != "torch":
-        raise ValueError(f"encoder must be 'torch', 'onnx' or 'onnx-int8', got {encoder!r}")
     return SentenceTransformerEmbedder(model, cache_dir=cache_dir, batch_size=batch_size)
 
 

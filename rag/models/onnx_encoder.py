@@ -37,8 +37,6 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-#: The values ``RAG_ENCODER`` takes.
-ENCODERS = ("torch", "onnx", "onnx-int8")
 #: Bump when the recipe changes, so cached graphs are rebuilt.
 RECIPE = "export-opset17+ort-opt1+dyn-int8-per-channel-matmul-keep-last-layer/v1"
 _INSTALL = "pip install -e '.[onnx]' in the govrag checkout (onnxruntime and onnx)"
@@ -223,7 +221,6 @@ class OnnxEmbedder:
         if batch_size < 1:
             raise ValueError(f"batch_size must be > 0, got {batch_size}")
         self.int8 = int8
-        self.backend = "onnx-int8" if int8 else "onnx"
         self._name = model
         self._cache_dir = cache_dir
         self._batch_size = batch_size
