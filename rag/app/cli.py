@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from rag.app.cli_desk import register, report_alerts
+from rag.app import cli_desk, cli_ingest
 from rag.app.options import (
     common,
     cross_lingual_option,
@@ -31,44 +31,6 @@ from rag.config import MAX_K
 @click.version_option(package_name="govrag")
 def main() -> None:
     """govrag: cited, cross-lingual search and answers over governance documents."""
-
-
-@main.command()
-@common
-@click.option("--rebuild", is_flag=True, help="Re-embed everything instead of only what changed.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
-def ingest(corpus_dir: Path | None, index_dir: Path | None, model: str | None, rebuild: bool,
-           as_json: bool) -> None:  # fmt: skip
-    """Index the corpus folder (incremental: only new or changed files are embedded)."""
-    from rag.service import Assistant
-
-    settings = settings_from(corpus_dir, index_dir, model)
-    assistant = Assistant(settings)
-    # "Loading model…" only when something is to be embedded (an ingest with nothing to do, or
-    # a missing corpus folder, never loads it).
-    bar = ProgressBar(model="" if as_json else settings.model)
-    try:
-        report = assistant.ingest(rebuild=rebuild, progress=bar)
-    finally:
-        bar.close()
-    if as_json:
-        click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
-        return
-    click.echo(
-        f"Indexed {report.documents} documents, {report.chunks} chunks in "
-        f"{assistant.backend.where} "
-        f"({report.seconds:.1f} s)."
-    )
-    click.echo(
-        f"  files: {len(report.files_added)} added, {len(report.files_changed)} changed, "
-        f"{len(report.files_removed)} removed, {report.files_unchanged} unchanged; "
-        f"{report.chunks_embedded} chunks and {report.sentences_embedded} sentences embedded"
-    )
-    if report.skipped:
-        click.echo(f"  skipped {len(report.skipped)} file(s):")
-        for s in report.skipped:
-            click.echo(f"    {s.path}: {s.reason}")
-    report_alerts(assistant, bool(report.files_added or report.files_changed))
 
 
 @main.command()
@@ -394,7 +356,8 @@ def _warm_up(assistant: Any) -> None:
         logging.getLogger(__name__).warning("warm-up failed: %s", exc)
 
 
-register(main)
+cli_desk.register(main)
+cli_ingest.register(main)
 
 if __name__ == "__main__":
     main()
