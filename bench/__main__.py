@@ -2,6 +2,8 @@
 stock LangChain pipeline. ``python -m bench scale [--json] [--max-n N]``: index types on synthetic
 vectors up to a million. ``python -m bench encoders [--json]``: embedding back ends and threads.
 ``python -m bench reader [--json]``: `rag ask` with and without the reader.
+``python -m bench ray [--files N] [--json]``: `rag ingest --ray` with 1 and 2 workers against the
+plain ingest, and whether their indexes are the same.
 
 Each prints a markdown table (progress goes to stderr) or, with ``--json``, one JSON object, and
 writes both to ``bench/results/<name>_<date>.{json,md}``.
@@ -22,7 +24,8 @@ from bench.common import machine, save
 # module names each bench imports: checked before a bench starts, not minutes into it.
 NEEDS = {
     "speed": ("langchain_community", "langchain_huggingface"),
-    "encoders": ("onnxruntime", "onnx"),
+    "encoders": ("onnxruntime", "onnx", "openvino"),
+    "ray": ("ray",),
 }
 BENCH_EXTRA = tuple(m for mods in NEEDS.values() for m in mods)
 
@@ -43,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     ap.add_argument(
-        "what", nargs="?", default="speed", choices=["speed", "scale", "encoders", "reader"]
+        "what", nargs="?", default="speed", choices=["speed", "scale", "encoders", "reader", "ray"]
     )
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--repeat", type=int, default=3, help="rounds; medians are reported")
@@ -59,6 +62,11 @@ def main(argv: list[str] | None = None) -> None:
         default=["sv→en"],
         help="encoders: xquad-dev pairs for the quality check, queries→corpus (sv→en or sv->en)",
     )
+    ap.add_argument(
+        "--files", type=int, default=0, help="ray: the first N files of the shipped corpus [all]"
+    )
+    ap.add_argument("--gate", nargs="+", default=["openvino-bf16"],
+                    help="encoders: back ends checked against torch on the --pairs")  # fmt: skip
     ap.add_argument("--no-save", action="store_true", help="do not write bench/results/")
     args = ap.parse_args(argv)
     missing = [m for m in NEEDS.get(args.what, ()) if importlib.util.find_spec(m) is None]
@@ -75,10 +83,13 @@ def main(argv: list[str] | None = None) -> None:
             from bench import scale as mod  # type: ignore[no-redef]
         elif args.what == "reader":
             from bench import reader as mod  # type: ignore[no-redef]
+        elif args.what == "ray":
+            from bench import ray_ingest as mod  # type: ignore[no-redef]
         else:
             from bench import encoders as mod  # type: ignore[no-redef]
         out.update(mod.run(repeat=args.repeat, max_n=args.max_n, quality=not args.no_quality,
-                           pairs=args.pairs, log=_log))  # fmt: skip
+                           pairs=args.pairs, files=args.files, gate_backends=args.gate,
+                           log=_log))  # fmt: skip
     except ModuleNotFoundError as e:
         if (e.name or "").split(".")[0] not in BENCH_EXTRA:
             raise
@@ -88,6 +99,8 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_save:
         partial = args.what == "scale" and args.max_n != ap.get_default("max_n")
         name = f"scale-max{args.max_n}" if partial else args.what
+        if args.what == "ray" and args.files:
+            name = f"ray-files{args.files}"
         _log(f"wrote {save(name, out, text)}")
     print(json.dumps(out, ensure_ascii=False) if args.json else text)
 

@@ -41,7 +41,7 @@ def one_of(names: tuple[str, ...]) -> str:
 
 
 #: The values of ``Settings.encoder`` (``RAG_ENCODER``).
-ENCODERS = ("torch", "onnx", "onnx-int8")
+ENCODERS = ("torch", "onnx", "onnx-int8", "openvino", "openvino-bf16")
 
 
 @dataclass(frozen=True)
@@ -51,10 +51,11 @@ class Settings:
     corpus_dir: Path = Path("corpus")
     index_dir: Path = Path("index")
     model: str = DEFAULT_MODEL
-    # The encoder's back end: "torch" (sentence-transformers on PyTorch), "onnx" (ONNX Runtime,
-    # float: the same vectors) or "onnx-int8" (int8 passages, float queries). README "Embedding
-    # back ends" has the speed and the quality gate.
-    encoder: str = "torch"
+    # The encoder's back end: "openvino-bf16" (OpenVINO, bf16 passages where the CPU has bf16,
+    # float queries: the fastest that passes the quality gate), "openvino" (float), "torch"
+    # (sentence-transformers on PyTorch; GPUs), "onnx" (ONNX Runtime, float) or "onnx-int8" (int8
+    # passages). README "Embedding back ends" has the speed and the quality gate.
+    encoder: str = "openvino-bf16"
     cache_dir: Path = field(default_factory=default_cache_dir)
     # Chunking, in model tokens (the e5 tokenizer); see README "Chunking" for how these were chosen.
     chunk_tokens: int = 200

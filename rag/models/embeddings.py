@@ -117,10 +117,12 @@ def resolve_model(name: str, cache_dir: Path, progress: Callable[[str], None] | 
 class SentenceTransformerEmbedder:
     """A sentence-transformers model, with e5 ``query``/``passage`` prompts when it has them."""
 
-    def __init__(self, model: str = DEFAULT_MODEL, *, cache_dir: Path, batch_size: int = 4) -> None:
+    def __init__(self, model: str = DEFAULT_MODEL, *, cache_dir: Path, batch_size: int = 4,
+                 device: str = "cpu") -> None:  # fmt: skip
         if batch_size < 1:
             raise ValueError(f"batch_size must be > 0, got {batch_size}")
         self._name = model
+        self._device = device  # "cuda" in a Ray worker that holds a GPU (rag ingest --ray)
         self._cache_dir = cache_dir
         self._batch_size = batch_size
         self._model: Any = None
@@ -147,7 +149,7 @@ class SentenceTransformerEmbedder:
 
             path = resolve_model(self._name, self._cache_dir, progress)
             try:
-                self._model = SentenceTransformer(path, device="cpu")
+                self._model = SentenceTransformer(path, device=self._device)
             except OSError as exc:
                 raise RuntimeError(
                     f"cannot load embedding model {self._name!r} ({exc}). Offline, use the default "
@@ -216,10 +218,11 @@ class SentenceTransformerEmbedder:
 
 
 def make_embedder(
-    model: str, *, cache_dir: Path, batch_size: int = 4, encoder: str = "torch"
+    model: str, *, cache_dir: Path, batch_size: int = 4, encoder: str = "torch", device: str = "cpu"
 ) -> Embedder:
     """``hash:<dim>`` gives the deterministic fake (tests, debugging); anything else a model, on
-    PyTorch or (``encoder="onnx"`` / ``"onnx-int8"``) on ONNX Runtime."""
+    PyTorch (on ``device``) or, CPU only, on ONNX Runtime (``encoder="onnx"`` / ``"onnx-int8"``) or
+    OpenVINO (``"openvino"`` / ``"openvino-bf16"``)."""
     if model.startswith("hash:"):
         try:
             return HashEmbedder(int(model.split(":", 1)[1]))
@@ -228,12 +231,21 @@ def make_embedder(
     if encoder not in ENCODERS:
         raise ValueError(f"encoder must be {one_of(ENCODERS)}, got {encoder!r}")
     if encoder != "torch":
+        if device != "cpu":
+            raise ValueError(f"RAG_ENCODER={encoder} runs on the CPU only; use torch for {device}")
+        if encoder.startswith("openvino"):
+            from rag.models.openvino_encoder import OpenVinoEmbedder
+
+            return OpenVinoEmbedder(model, cache_dir=cache_dir, batch_size=batch_size,
+                                    bf16=encoder == "openvino-bf16")  # fmt: skip
         from rag.models.onnx_encoder import OnnxEmbedder
 
         return OnnxEmbedder(
             model, cache_dir=cache_dir, batch_size=batch_size, int8=encoder == "onnx-int8"
         )
-    return SentenceTransformerEmbedder(model, cache_dir=cache_dir, batch_size=batch_size)
+    return SentenceTransformerEmbedder(
+        model, cache_dir=cache_dir, batch_size=batch_size, device=device
+    )
 
 
 class HashEmbedder:

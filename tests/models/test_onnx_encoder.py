@@ -20,16 +20,19 @@ from tests.conftest import SHIPPED_CORPUS
 
 
 def test_the_setting_takes_torch_or_onnx_int8(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert Settings().encoder == "torch"
+    assert Settings().encoder == "openvino-bf16"  # the default (README "Embedding back ends")
     monkeypatch.setenv("RAG_ENCODER", "onnx-int8")
     assert Settings.from_env().encoder == "onnx-int8"
     monkeypatch.setenv("RAG_ENCODER", "onnx")
     assert Settings.from_env().encoder == "onnx"
-    monkeypatch.setenv("RAG_ENCODER", "openvino")
-    with pytest.raises(ValueError, match="encoder must be 'torch', 'onnx' or 'onnx-int8', got 'op"):
+    monkeypatch.setenv("RAG_ENCODER", "tensorrt")
+    with pytest.raises(
+        ValueError,
+        match="encoder must be 'torch', 'onnx', 'onnx-int8', 'openvino' or 'openvino-bf16', got 'te",
+    ):
         Settings.from_env()
     with pytest.raises(ValueError, match="encoder must be"):
-        make_embedder("m", cache_dir=Path("."), encoder="openvino")
+        make_embedder("m", cache_dir=Path("."), encoder="tensorrt")
     emb = make_embedder("m", cache_dir=Path("."), encoder="onnx-int8")
     assert isinstance(emb, OnnxEmbedder) and emb.name == "m" and not emb.loaded and emb.int8
     emb = make_embedder("m", cache_dir=Path("."), encoder="onnx")
