@@ -3,9 +3,11 @@
 :class:`RayEmbedder` is an :class:`~rag.models.embeddings.Embedder` like any other, so the ingest
 around it is the plain one: the same corpus reading, chunking, manifest, incremental plan, commit
 and crash safety (an interrupted or failed run aborts its writer and the index keeps what it had).
-Only ``encode_passages`` leaves the process: the texts are sorted by length (little padding), cut
-into tasks of :data:`TASK_TEXTS`, longest first, and handed to the next free actor (two tasks in
-flight per actor, so none waits for the driver); the vectors come back to the driver, which writes
+Only ``encode_passages`` leaves the process: the texts are sorted by length as the local embedder
+sorts them, cut into tasks of :data:`TASK_TEXTS` at the embedder's batch boundaries (so each text
+is batched with the same companions as in a plain ingest: the same vectors), and handed out
+longest first to the next free actor (two tasks in flight per actor, so none waits for the
+driver); the vectors come back to the driver, which writes
 the FAISS folder or the Qdrant collection. Queries, token counts (chunking), the name and the
 dimension come from a local embedder of the same model, so an index built this way is searched
 without Ray.
@@ -156,8 +158,14 @@ class RayEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         ray = _need_ray()
         actors = self.start()
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
-        tasks = [order[lo : lo + self.task_texts] for lo in range(0, len(order), self.task_texts)]
+        # The local embedders' own order (by length, shortest first) cut at multiples of their
+        # batch groups (PyTorch: 4 batches per call), so every text meets the same batch
+        # companions as in a plain ingest and gets the same vector (bf16 kernels would differ
+        # by ~1e-3 with other padding); handed out longest first.
+        group = 4 * self._args[2]
+        size = -(-self.task_texts // group) * group
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        tasks = [order[lo : lo + size] for lo in range(0, len(order), size)][::-1]
         out: np.ndarray | None = None
         pending: dict[Any, tuple[int, list[int]]] = {}  # ref → (actor, the texts' positions)
         busy = [0] * len(actors)

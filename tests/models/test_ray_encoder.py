@@ -41,11 +41,13 @@ def _fake(tmp_path: Path, **kw: object) -> RayEmbedder:
 
 def test_vectors_come_back_in_input_order_with_progress(local_ray: None, tmp_path: Path) -> None:
     texts = [f"passage {i} " + "word " * (i % 7) for i in range(23)]
-    emb = _fake(tmp_path, task_texts=3)  # 8 tasks over 2 actors
+    # tasks are cut at the embedder's batch groups (4 batches of 1 here): 3 → 4 texts, 6 tasks
+    emb = _fake(tmp_path, task_texts=3, batch_size=1)
     seen: list[int] = []
     got = emb.encode_passages(texts, progress=seen.append)
     assert np.array_equal(got, HashEmbedder(64).encode_passages(texts))
-    assert sum(seen) == 23 and len(seen) == 8 and emb.loaded
+    assert sum(seen) == 23 and len(seen) == 6 and emb.loaded
+    assert seen[0] == 3  # the longest first: the last, partial group of the length order
     assert len(ray.get([a.where.remote() for a in emb.start()])) == 2
     # queries, token counts, name and dimension stay in this process
     assert np.array_equal(emb.encode_queries(["q"]), HashEmbedder(64).encode_queries(["q"]))
