@@ -31,6 +31,7 @@ import json
 import logging
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -88,7 +89,8 @@ def convert(folder: Path, cache_dir: Path, progress: Callable[[str], None] | Non
         ex = tok(["passage: hello world", "passage: a longer example, so that the batch is padded"],
                  padding=True, return_tensors="pt")  # fmt: skip
         shape = ov.PartialShape([-1, -1])
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer warnings about shapes: the axes are dynamic
             graph = ov.convert_model(
                 model, example_input={k: ex[k] for k in ("input_ids", "attention_mask")},
                 input=[("input_ids", shape, ov.Type.i64), ("attention_mask", shape, ov.Type.i64)],
@@ -106,7 +108,9 @@ def _pooled_module(folder: Path) -> Any:
     """The PyTorch module that is converted: BERT, mean pooling over the mask, L2 norm."""
     import torch
     from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # "Loading weights" bars are noise in CLI output
     bert: Any = AutoModel.from_pretrained(str(folder), add_pooling_layer=False)
     bert.eval()
 
