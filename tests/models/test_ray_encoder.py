@@ -46,8 +46,7 @@ def test_vectors_come_back_in_input_order_with_progress(local_ray: None, tmp_pat
     seen: list[int] = []
     got = emb.encode_passages(texts, progress=seen.append)
     assert np.array_equal(got, HashEmbedder(64).encode_passages(texts))
-    assert sum(seen) == 23 and len(seen) == 6 and emb.loaded
-    assert seen[0] == 3  # the longest first: the last, partial group of the length order
+    assert sorted(seen) == [3, 4, 4, 4, 4, 4] and emb.loaded  # one partial group (in any order)
     assert len(ray.get([a.where.remote() for a in emb.start()])) == 2
     # queries, token counts, name and dimension stay in this process
     assert np.array_equal(emb.encode_queries(["q"]), HashEmbedder(64).encode_queries(["q"]))
