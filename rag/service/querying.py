@@ -100,7 +100,9 @@ class Querier:
                 base = (
                     "" if name == "none" else resolve_model(DEFAULT_MODEL, self.settings.cache_dir)
                 )
-                self._reader = load_reader(name, base)
+                self._reader = load_reader(
+                    name, base, self.settings.reader_backend, self.settings.cache_dir
+                )
                 self._reader_loaded = True
             return self._reader
 

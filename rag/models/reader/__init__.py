@@ -13,7 +13,11 @@ opt-in, see the README's "The reader" for why), a folder holding another ``reade
 ``sigmoid(a * logit + b)`` with ``a, b`` fitted on held-out data (``reader.json``); a hub model's
 logits pass through a plain sigmoid.
 
-Loading is lazy and happens once per process (``load_reader`` keeps one per name).
+``RAG_READER_BACKEND`` runs a reader of the shipped format on OpenVINO (``openvino-bf16``, the
+default; ``openvino``: ``rag/models/reader/openvino.py``) or on PyTorch (``torch``: the
+``CrossEncoderReader`` below, which the OpenVINO graph is converted from).
+
+Loading is lazy and happens once per process (``load_reader`` keeps one per name and back end).
 """
 
 from __future__ import annotations
@@ -202,21 +206,40 @@ class HubReader:
         return Calibration()(np.asarray(logits).reshape(-1))
 
 
-_loaded: dict[tuple[str, str], Reader] = {}
+_loaded: dict[tuple[str, str, str], Reader] = {}
 _load_lock = threading.Lock()
 
 
-def load_reader(name: str, base_folder: str) -> Reader | None:
-    """The reader ``name`` (``govrag-reader``, a folder or hub name, or ``none``), loaded once."""
+def load_reader(
+    name: str,
+    base_folder: str,
+    backend: str = "torch",
+    cache_dir: Path | None = None,
+    progress: Any = None,
+) -> Reader | None:
+    """The reader ``name`` (``govrag-reader``, a folder or hub name, or ``none``), loaded once.
+
+    ``backend`` (``RAG_READER_BACKEND``) runs a reader of the shipped format on ``torch`` or on
+    OpenVINO (``openvino``, ``openvino-bf16``: its graph cached under ``cache_dir``); a hub
+    CrossEncoder always runs on PyTorch."""
     if name.strip().lower() in ("", "none", "off"):
         return None
-    key = (name, base_folder)
+    key = (name, base_folder, backend)
     with _load_lock:
         if key not in _loaded:
-            if name == SHIPPED:
-                _loaded[key] = load_shipped(base_folder)
-            elif (Path(name) / META_FILE).exists():
-                _loaded[key] = load_shipped(base_folder, Path(name))
+            folder = WEIGHTS if name == SHIPPED else Path(name)
+            if name == SHIPPED or (folder / META_FILE).exists():
+                if backend.startswith("openvino"):
+                    from rag.models.reader.openvino import OpenVinoReader
+
+                    if cache_dir is None:
+                        raise ValueError("an OpenVINO reader needs a cache_dir for its graph")
+                    _loaded[key] = OpenVinoReader(
+                        base_folder, folder, cache_dir=cache_dir,
+                        bf16=backend == "openvino-bf16", progress=progress,
+                    )  # fmt: skip
+                else:
+                    _loaded[key] = load_shipped(base_folder, folder)
             else:
                 try:
                     _loaded[key] = HubReader(name)
