@@ -3,7 +3,8 @@ stock LangChain pipeline. ``python -m bench scale [--json] [--max-n N]``: index 
 vectors up to a million. ``python -m bench encoders [--json]``: embedding back ends and threads.
 ``python -m bench reader [--json]``: `rag ask` with and without the reader.
 ``python -m bench ray [--files N] [--json]``: `rag ingest --ray` with 1 and 2 workers against the
-plain ingest, and whether their indexes are the same.
+plain ingest, and whether their indexes are the same. ``python -m bench first [--json]``: time
+from `python app.py` on a fresh copy (no index) to the first answered question.
 
 Each prints a markdown table (progress goes to stderr) or, with ``--json``, one JSON object, and
 writes both to ``bench/results/<name>_<date>.{json,md}``.
@@ -46,7 +47,10 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     ap.add_argument(
-        "what", nargs="?", default="speed", choices=["speed", "scale", "encoders", "reader", "ray"]
+        "what",
+        nargs="?",
+        default="speed",
+        choices=["speed", "scale", "encoders", "reader", "ray", "first"],
     )
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--repeat", type=int, default=3, help="rounds; medians are reported")
@@ -88,6 +92,8 @@ def main(argv: list[str] | None = None) -> None:
             from bench import reader as mod  # type: ignore[no-redef]
         elif args.what == "ray":
             from bench import ray_ingest as mod  # type: ignore[no-redef]
+        elif args.what == "first":
+            from bench import first_answer as mod  # type: ignore[no-redef]
         else:
             from bench import encoders as mod  # type: ignore[no-redef]
         out.update(mod.run(repeat=args.repeat, max_n=args.max_n, quality=not args.no_quality,

@@ -82,3 +82,31 @@ def test_a_bench_without_the_bench_extra_names_the_extra_to_install(
     msg = str(exc.value)
     assert "needs the bench extra" in msg and "langchain_huggingface" in msg
     assert "pip install torch==2.13.0 -e '.[bench]'" in msg
+
+
+def test_the_reader_gate_compares_each_back_end_with_pytorch_on_the_same_inputs() -> None:
+    """bench reader's dev-set gate by hand: the largest probability difference, whether the same
+    sentences pass the threshold and whether the same one comes first."""
+    import numpy as np
+
+    from bench.reader import dev_gate
+
+    class Fixed:
+        threshold = 0.5
+
+        def __init__(self, table: dict[str, list[float]]) -> None:
+            self.table = table
+
+        def probabilities(self, question: str, sentences: object) -> np.ndarray:
+            return np.asarray(self.table[question], dtype=np.float32)
+
+    torch = Fixed({"q1": [0.9, 0.1, 0.2], "q2": [0.4, 0.6]})
+    close = Fixed({"q1": [0.88, 0.12, 0.2], "q2": [0.4, 0.6]})
+    flips = Fixed({"q1": [0.3, 0.45, 0.2], "q2": [0.4, 0.6]})  # q1: nothing passes, 2nd first
+    inputs = [("q1", ("a", "b", "c")), ("q2", ("d", "e"))]
+    out = dev_gate({"torch": torch, "close": close, "flips": flips}, inputs)  # type: ignore[dict-item]
+    assert out["torch"]["max_abs_dp"] == 0.0 and out["torch"]["same_decisions"] == 1.0
+    assert abs(out["close"]["max_abs_dp"] - 0.02) < 1e-6
+    assert out["close"]["same_decisions"] == 1.0 and out["close"]["same_first"] == 1.0
+    assert abs(out["flips"]["max_abs_dp"] - 0.6) < 1e-6
+    assert out["flips"]["same_decisions"] == 0.5 and out["flips"]["same_first"] == 0.5

@@ -89,3 +89,54 @@ def test_the_assistant_on_openvino_bf16_finds_what_pytorch_finds(
     for q, ours, theirs in zip(QUESTIONS, found["openvino-bf16"], found["torch"], strict=True):
         assert ours and ours[0].doc_id == theirs[0].doc_id, q
         assert ours[0].chunk_id == theirs[0].chunk_id, q  # the same first passage
+
+
+def test_batches_run_as_many_in_flight_as_there_are_requests_and_all_come_back() -> None:
+    """infer_batches (no AsyncInferQueue, no Python callback on OpenVINO's threads): with two
+    requests, the third batch waits for the first; every batch's output is handed back, once,
+    on the calling thread."""
+    import threading
+
+    import numpy as np
+
+    from rag.models.openvino_encoder import infer_batches
+
+    events: list[str] = []
+
+    class Request:
+        def __init__(self, k: int) -> None:
+            self.k, self.x = k, np.zeros(0)
+
+        def start_async(self, inputs: dict[str, np.ndarray]) -> None:
+            events.append(f"start{self.k}")
+            self.x = inputs["input_ids"] * 10
+
+        def wait(self) -> None:
+            events.append(f"wait{self.k}")
+
+        def get_output_tensor(self, _i: int) -> object:
+            return type("T", (), {"data": self.x})()
+
+    class Compiled:
+        made = 0
+
+        def get_property(self, name: str) -> int:
+            assert name == "OPTIMAL_NUMBER_OF_INFER_REQUESTS"
+            return 2
+
+        def create_infer_request(self) -> Request:
+            self.made += 1
+            return Request(self.made - 1)
+
+    got: dict[str, list[int]] = {}
+    caller = threading.get_ident()
+
+    def put(key: str, out: np.ndarray) -> None:
+        assert threading.get_ident() == caller and key not in got
+        got[key] = out.tolist()
+
+    batches = [(f"b{i}", {"input_ids": np.array([i, i + 1])}) for i in range(5)]
+    infer_batches(Compiled(), iter(batches), put)
+    assert got == {f"b{i}": [10 * i, 10 * (i + 1)] for i in range(5)}
+    assert events[:3] == ["start0", "start1", "wait0"]  # the third batch waited for the first
+    assert events.count("wait0") + events.count("wait1") == 5
