@@ -205,6 +205,11 @@ def build(
     return fused, quant if int8 else None
 
 
+def int64_inputs(enc: Any) -> dict[str, np.ndarray]:
+    """A tokenizer's numpy batch as the graphs take it: ids and mask, int64, nothing else."""
+    return {k: np.asarray(enc[k]).astype(np.int64) for k in ("input_ids", "attention_mask")}
+
+
 class TokenizedEncoder:
     """What the ONNX and OpenVINO back ends share: the model folder's tokenizer and config
     (loaded by the subclass's ``warm_up``), texts sorted by length and cut into batches of
@@ -256,8 +261,7 @@ class TokenizedEncoder:
             idx = order[lo : lo + self._batch_size]
             enc = self._tokenizer([prefix + texts[i] for i in idx], padding=True, truncation=True,
                                   max_length=self._cfg["max_len"], return_tensors="np")  # fmt: skip
-            yield idx, {"input_ids": enc["input_ids"].astype(np.int64),
-                        "attention_mask": enc["attention_mask"].astype(np.int64)}  # fmt: skip
+            yield idx, int64_inputs(enc)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         if not texts:

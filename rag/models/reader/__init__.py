@@ -51,6 +51,12 @@ class Calibration:
     a: float = 1.0
     b: float = 0.0
 
+    @classmethod
+    def of(cls, meta: dict[str, Any]) -> Calibration:
+        """The Platt parameters a ``reader.json`` holds (none: a plain sigmoid)."""
+        cal = meta.get("calibration", {})
+        return cls(float(cal.get("a", 1.0)), float(cal.get("b", 0.0)))
+
     def __call__(self, logits: np.ndarray) -> np.ndarray:
         z = self.a * np.asarray(logits, dtype=np.float64) + self.b
         return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=np.float32)
@@ -127,6 +133,18 @@ def delta_keys(state: dict[str, Any], frozen_layers: int = 0) -> list[str]:
     return [k for k in state if ".embeddings." not in f".{k}" and not k.startswith(frozen)]
 
 
+def read_meta(weights: Path) -> dict[str, Any]:
+    """``reader.json`` of a reader folder that also holds its ``reader.safetensors``."""
+    meta_path = weights / META_FILE
+    if not meta_path.exists() or not (weights / DELTA_FILE).exists():
+        raise ReaderError(
+            f"no reader weights in {weights} (expected {META_FILE} and {DELTA_FILE}); "
+            "rebuild them with `python -m train.reader`, or set RAG_READER=none"
+        )
+    meta: dict[str, Any] = json.loads(meta_path.read_text(encoding="utf-8"))
+    return meta
+
+
 def load_shipped(base_folder: str, weights: Path = WEIGHTS) -> CrossEncoderReader:
     """The shipped reader: the base e5 folder's embeddings and tokenizer + the trained delta."""
     import torch
@@ -134,13 +152,8 @@ def load_shipped(base_folder: str, weights: Path = WEIGHTS) -> CrossEncoderReade
     from safetensors.torch import load_file
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
-    meta_path, delta_path = weights / META_FILE, weights / DELTA_FILE
-    if not meta_path.exists() or not delta_path.exists():
-        raise ReaderError(
-            f"no reader weights in {weights} (expected {META_FILE} and {DELTA_FILE}); "
-            "rebuild them with `python -m train.reader`, or set RAG_READER=none"
-        )
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta = read_meta(weights)
+    delta_path = weights / DELTA_FILE
     config = BertConfig(**meta["config"])
     cls = (
         mean_pooled_classifier() if meta.get("pooling") == "mean" else BertForSequenceClassification
@@ -165,11 +178,9 @@ def load_shipped(base_folder: str, weights: Path = WEIGHTS) -> CrossEncoderReade
             f"missing {missing[:3]}, unexpected {unexpected[:3]}"
         )
     tokenizer = AutoTokenizer.from_pretrained(base_folder)
-    cal = meta.get("calibration", {})
     return CrossEncoderReader(
         model, tokenizer, max_length=int(meta["max_length"]),
-        calibration=Calibration(float(cal.get("a", 1.0)), float(cal.get("b", 0.0))),
-        threshold=float(meta["threshold"]),
+        calibration=Calibration.of(meta), threshold=float(meta["threshold"]),
     )  # fmt: skip
 
 

@@ -17,7 +17,6 @@ the quality gate against PyTorch: README, "The reader", and ``python -m bench re
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import threading
 import time
@@ -27,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from rag.models.onnx_encoder import int64_inputs
 from rag.models.openvino_encoder import convert_module, infer_batches, precision_of
 from rag.models.reader import (
     DELTA_FILE,
@@ -34,6 +34,7 @@ from rag.models.reader import (
     Calibration,
     ReaderError,
     load_shipped,
+    read_meta,
 )
 
 log = logging.getLogger(__name__)
@@ -115,18 +116,11 @@ class OpenVinoReader:
             ) from exc
         from transformers import AutoTokenizer
 
-        meta_path = weights / META_FILE
-        if not meta_path.exists() or not (weights / DELTA_FILE).exists():
-            raise ReaderError(
-                f"no reader weights in {weights} (expected {META_FILE} and {DELTA_FILE}); "
-                "rebuild them with `python -m train.reader`, or set RAG_READER=none"
-            )
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        meta = read_meta(weights)
         xml = convert(Path(base_folder), weights, cache_dir, progress)
         self.tokenizer = AutoTokenizer.from_pretrained(base_folder)
         self.max_length = int(meta["max_length"])
-        cal = meta.get("calibration", {})
-        self.calibration = Calibration(float(cal.get("a", 1.0)), float(cal.get("b", 0.0)))
+        self.calibration = Calibration.of(meta)
         self.threshold = float(meta["threshold"])
         self.batch_size = batch_size
         core = ov.Core()
@@ -155,8 +149,7 @@ class OpenVinoReader:
                     [question] * len(idx), [sentences[i] for i in idx], padding=True,
                     truncation="only_second", max_length=self.max_length, return_tensors="np",
                 )  # fmt: skip
-                yield idx, {"input_ids": enc["input_ids"].astype(np.int64),
-                            "attention_mask": enc["attention_mask"].astype(np.int64)}  # fmt: skip
+                yield idx, int64_inputs(enc)
 
         with self._lock:
             infer_batches(self._compiled, batches(), put)
