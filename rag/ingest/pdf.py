@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 import unicodedata
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -267,6 +268,9 @@ def _clean_title(title: object) -> str:
 # --- OCR with the Tesseract command line ----------------------------------------------------
 
 OCR_DPI = 200  # pages rendered for OCR; on the shipped scan 200 dpi read better than 300
+#: Most pages read by OCR at once (one per core up to this; each Tesseract runs one thread and
+#: holds its language models, ~100-200 MB).
+OCR_WORKERS = 8
 RENDER_TIMEOUT_S = 60  # per page: pdftoppm
 OCR_TIMEOUT_S = 120  # per page: tesseract (one thread: about 4 s for a dense A4 page here)
 OCR_MAX_LANGUAGES = 3
@@ -336,14 +340,27 @@ def _ocr_pages(path: Path, raw: list[str], texts: list[str], meta: dict[str, Any
     langs = choose_languages(installed, language_hints(path, meta))
     pdftoppm = shutil.which("pdftoppm")
     out, seen = list(raw), 0
+    todo = [n for n, text in enumerate(texts) if not text]
     with tempfile.TemporaryDirectory(prefix="govrag-ocr-") as tmp:
-        for n in (n for n, text in enumerate(texts) if not text):
+
+        def read_page(n: int) -> str | None:
             image = _page_image(meta["reader"], path, n, Path(tmp), pdftoppm)
-            if image is not None:
-                log.info("%s: OCR of page %d/%d (%s)", path.name, n + 1, len(texts), langs)
-                out[n] = _tesseract(tesseract, image, langs, f"{path.name} page {n + 1}")
+            if image is None:
+                return None
+            log.info("%s: OCR of page %d/%d (%s)", path.name, n + 1, len(texts), langs)
+            try:
+                return _tesseract(tesseract, image, langs, f"{path.name} page {n + 1}")
+            finally:
                 image.unlink(missing_ok=True)
-                seen += 1
+
+        # Tesseract runs one thread per page (see _tesseract), so pages go in parallel, one per
+        # core; without pdftoppm the page images come from pypdf, which is not thread-safe.
+        workers = min(len(todo), OCR_WORKERS, os.cpu_count() or 1) if pdftoppm else 1
+        with ThreadPoolExecutor(max(1, workers), thread_name_prefix="govrag-ocr") as pool:
+            for n, text in zip(todo, pool.map(read_page, todo), strict=True):
+                if text is not None:
+                    out[n] = text
+                    seen += 1
     if not seen and not pdftoppm:
         raise LoadError(
             "no text layer (scanned?) and no page images to OCR: install poppler-utils (pdftoppm) "

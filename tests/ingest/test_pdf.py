@@ -424,3 +424,40 @@ def test_ocr_past_its_time_leaves_the_page_empty(
     monkeypatch.setattr(pdf, "OCR_TIMEOUT_S", 0.001)
     with pytest.raises(LoadError, match="OCR found no text"):
         LOADERS[".pdf"](path)
+
+
+def test_ocr_pages_run_in_parallel_and_come_back_in_page_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages are read by OCR concurrently (one Tesseract per core, with pdftoppm); the later
+    pages finish first here, and a page without an image stays as it was."""
+    import threading
+    import time
+
+    seen_threads: set[str] = set()
+
+    def page_image(
+        reader: object, path: Path, n: int, tmp: Path, pdftoppm: str | None
+    ) -> Path | None:
+        if n == 3:
+            return None  # not rendered
+        image = tmp / f"page{n + 1}.png"
+        image.write_bytes(b"x")
+        return image
+
+    def tesseract(exe: str, image: Path, langs: str, where: str) -> str:
+        seen_threads.add(threading.current_thread().name)
+        n = int(image.stem.removeprefix("page"))
+        time.sleep(0.05 * (6 - n))  # page 1 slowest
+        return f"OCR text of page {n}"
+
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: f"/usr/bin/{name}")
+    monkeypatch.setattr(pdf, "installed_languages", lambda exe: ("eng",))
+    monkeypatch.setattr(pdf, "_page_image", page_image)
+    monkeypatch.setattr(pdf, "_tesseract", tesseract)
+    monkeypatch.setattr(pdf.os, "cpu_count", lambda: 2)
+    texts = ["", "has text", "", "", ""]
+    out = pdf._ocr_pages(tmp_path / "x.en.pdf", ["raw0", "raw1", "raw2", "raw3", "raw4"], texts,
+                         {"reader": None})  # fmt: skip
+    assert out == ["OCR text of page 1", "raw1", "OCR text of page 3", "raw3", "OCR text of page 5"]
+    assert len(seen_threads) == 2  # two pages at a time on two cores
