@@ -10,7 +10,7 @@ Not done here: generating prose (see ``llm.py`` for the optional LLM path), retr
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -34,7 +34,7 @@ from rag.index.lexical import tokenize
 from rag.ingest.chunking import CJK_ENDS, CJK_FULL_STOPS, LATIN_ENDS, text_length
 from rag.ingest.lang import detect_language
 from rag.models.reader import Reader
-from rag.search.retrieve import Retriever
+from rag.search.retrieve import LexicalPrefetch, Retriever
 from rag.types import Answer, Filters, Hit
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,28 @@ class AnswerConfig:
     # at most this many; with a reader, evidence is what it says answers (probability at least
     # its calibrated threshold), best first, and nothing else is quoted.
     reader_candidates: int = 24
+
+
+class QueryVectors:
+    """Each text of one question's reading encoded once; ``with_lexical`` also gives the BM25
+    candidates, found while the text encodes (:meth:`Retriever.encode`)."""
+
+    def __init__(self, retriever: Retriever) -> None:
+        self.retriever = retriever
+        self.memo: dict[str, np.ndarray] = {}
+
+    def __call__(self, text: str) -> np.ndarray:
+        if text not in self.memo:
+            self.memo[text] = self.retriever.embedder.encode_queries([text])[0]
+        return self.memo[text]
+
+    def with_lexical(
+        self, text: str, lang: str, k: int, filters: Filters
+    ) -> tuple[np.ndarray, LexicalPrefetch | None]:
+        if text in self.memo:
+            return self.memo[text], None  # rank finds the BM25 candidates itself
+        self.memo[text], lexical = self.retriever.encode(text, lang, k, filters)
+        return self.memo[text], lexical
 
 
 class ExtractiveAnswerer:
@@ -200,12 +222,7 @@ class ExtractiveAnswerer:
         if not question:
             raise ValueError("the question is empty")
         filters = filters or Filters()
-        memo: dict[str, np.ndarray] = {}  # each text is encoded once per question
-
-        def vec(text: str) -> np.ndarray:
-            if text not in memo:
-                memo[text] = self.retriever.embedder.encode_queries([text])[0]
-            return memo[text]
+        vec = QueryVectors(self.retriever)
 
         if not history:
             return self._retrieve(question, question, filters, k, vec)
@@ -235,7 +252,7 @@ class ExtractiveAnswerer:
         query: str,
         filters: Filters,
         k: int,
-        vec: Callable[[str], np.ndarray],
+        vec: QueryVectors,
         subject: str = "",
     ) -> Retrieval:
         """Passages for ``query``. For a follow-up (``subject`` given) the passages come from
@@ -243,8 +260,8 @@ class ExtractiveAnswerer:
         question with the subject's vector mixed in at ``subject_weight``, so the evidence
         answers the follow-up rather than repeating the answer to the subject."""
         query_lang = detect_language(query)
-        raw = vec(query)
-        ranked = self.retriever.rank(query, raw, query_lang, k, filters)
+        raw, lexical = vec.with_lexical(query, query_lang, k, filters)
+        ranked = self.retriever.rank(query, raw, query_lang, k, filters, prefetched=lexical)
         lang = detect_language(question)
         query_vec = topic_vec = self.retriever.query_vector(raw, query_lang)
         if subject:

@@ -79,9 +79,19 @@ class Store(Protocol):
     def candidates(
         self, query: str, query_lang: str, vec: np.ndarray, n: int, filters: Filters,
         *, hybrid: bool, terms: Mapping[str, float] | None = None,
+        lexical: Mapping[int, float] | None = None,
     ) -> Candidates:  # fmt: skip
         """Dense, BM25 and sentence candidates. BM25 uses ``terms`` (term → weight, e.g. with
-        dictionary translations) when given, else the query's own terms."""
+        dictionary translations) when given, else the query's own terms; ``lexical``: BM25
+        candidates already found by :meth:`lexical_candidates` (not searched again)."""
+        ...
+
+    def lexical_candidates(
+        self, query: str, query_lang: str, n: int, filters: Filters,
+        terms: Mapping[str, float] | None = None,
+    ) -> dict[int, float]:  # fmt: skip
+        """The BM25 part of :meth:`candidates` alone (it needs no query vector, so it can run
+        while the query is encoded)."""
         ...
 
     def rows_for(self, filters: Filters) -> np.ndarray:
@@ -93,9 +103,18 @@ class Store(Protocol):
 
     def sentences_in(self, chunk_rows: Iterable[int]) -> dict[int, list[tuple[int, int, int]]]: ...
 
+    def sentence_rows(self, chunk_rows: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """``(owner, sentence row)`` arrays: every sentence of the chunks, ``owner`` its chunk's
+        position in ``chunk_rows`` (what ranking needs, without spans)."""
+        ...
+
     def lang_of(self, rows: np.ndarray) -> list[str]: ...
 
     def chunks(self, rows: Iterable[int]) -> dict[int, Chunk]: ...
+
+    def doc_of(self, rows: Iterable[int]) -> dict[int, str]:
+        """Chunk row → document id, without the texts (the per-document cap needs only this)."""
+        ...
 
     def documents(
         self, doc_ids: Iterable[str], *, with_text: bool = False

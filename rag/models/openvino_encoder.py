@@ -238,10 +238,28 @@ class OpenVinoEmbedder(TokenizedEncoder):
         return out
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.start_queries(texts)()
+
+    def start_queries(self, texts: Sequence[str]) -> Callable[[], np.ndarray]:
+        """Start encoding ``texts`` as queries; returns the function that waits for their
+        vectors. OpenVINO runs the request on its own threads without the GIL, so the caller can
+        work meanwhile (a search scores BM25). Call the function, also on errors: it collects
+        the request. A request per call, so concurrent searches share none."""
         self.warm_up()
         assert self._compiled is not None
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        batches = list(self._batches(texts, "query"))
         request = self._compiled[0].create_infer_request()
-        for idx, inputs in self._batches(texts, "query"):
+        for idx, inputs in batches[:-1]:  # more texts than one batch: the rest in turn
             out[idx] = request.infer(inputs)[0]
-        return out
+        if not batches:
+            return lambda: out
+        last, inputs = batches[-1]
+        request.start_async(inputs)
+
+        def wait() -> np.ndarray:
+            request.wait()
+            out[last] = request.get_output_tensor(0).data
+            return out
+
+        return wait

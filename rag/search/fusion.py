@@ -4,6 +4,7 @@ score, the language spread and the per-document cap (pure functions over scored 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,22 +78,28 @@ def spread_languages(
     """
     if penalty <= 0:
         return scored
+    return list(iter_spread(scored, lang, penalty))
+
+
+def iter_spread(
+    scored: list[tuple[int, float]], lang: dict[int, str], penalty: float
+) -> Iterator[tuple[int, float]]:
+    """:func:`spread_languages` one passage at a time, so a caller that needs the first few
+    (the per-document cap stops at k) does not order the whole pool."""
     queues: dict[str, deque[tuple[int, float]]] = {}
     for item in scored:  # best first within each language
         queues.setdefault(lang[item[0]], deque()).append(item)
     used = dict.fromkeys(queues, 0)
-    out: list[tuple[int, float]] = []
     while queues:
         best = max(queues, key=lambda x: queues[x][0][1] - penalty * used[x])
-        out.append(queues[best].popleft())
+        yield queues[best].popleft()
         used[best] += 1
         if not queues[best]:
             del queues[best]
-    return out
 
 
 def cap_per_doc(
-    scored: list[tuple[int, float]], doc_of: dict[int, str], per_doc: int, k: int
+    scored: Iterable[tuple[int, float]], doc_of: dict[int, str], per_doc: int, k: int
 ) -> list[tuple[int, float]]:
     """The first ``k`` of ``scored`` with at most ``per_doc`` rows of one document."""
     out: list[tuple[int, float]] = []

@@ -123,12 +123,14 @@ class FaissStore:
     def allowed_rows(self, filters: Filters) -> np.ndarray | None:
         if not filters.active:
             return None
-        if filters not in self._filter_cache:
+        got = self._filter_cache.get(filters)  # searches run on several threads: no check-then-get
+        if got is None:
             cond, args = filters_sql(filters)
+            got = np.sort(self.reader.rows_where(cond, args))
             if len(self._filter_cache) > 256:
                 self._filter_cache.clear()
-            self._filter_cache[filters] = np.sort(self.reader.rows_where(cond, args))
-        return self._filter_cache[filters]
+            self._filter_cache[filters] = got
+        return got
 
     @staticmethod
     def _search(
@@ -157,25 +159,29 @@ class FaissStore:
         top = np.argpartition(-scores, k - 1)[:k]
         return {int(lex.rows[i]): float(scores[i]) for i in top if scores[i] > 0}
 
+    def lexical_candidates(
+        self, query: str, query_lang: str, n: int, filters: Filters,
+        terms: Mapping[str, float] | None = None,
+    ) -> dict[int, float]:  # fmt: skip
+        return self.lexical(query, query_lang, n, self.allowed_rows(filters), terms)
+
     def candidates(
         self, query: str, query_lang: str, vec: np.ndarray, n: int, filters: Filters,
         *, hybrid: bool, terms: Mapping[str, float] | None = None,
+        lexical: Mapping[int, float] | None = None,
     ) -> Candidates:  # fmt: skip
         allowed = self.allowed_rows(filters)
         dense = self._search(self.reader.vectors, vec, n, allowed)
         if not hybrid:
             return Candidates(dense)
-        lexical = self.lexical(query, query_lang, n, allowed, terms)
+        if lexical is None:
+            lexical = self.lexical(query, query_lang, n, allowed, terms)
         top_sents = self._search(self.reader.sentence_vectors, vec, n, None)
-        from_sents = [
-            c
-            for cs in self.reader.chunks_of_sentences(r for r, _ in top_sents).values()
-            for c in cs
-        ]
+        from_sents = self.reader.chunks_holding([r for r, _ in top_sents]).tolist()
         if allowed is not None:
             allowed_set = set(allowed.tolist())
             from_sents = [c for c in from_sents if c in allowed_set]
-        return Candidates(dense, lexical, from_sents)
+        return Candidates(dense, dict(lexical), from_sents)
 
     def rows_for(self, filters: Filters) -> np.ndarray:
         allowed = self.allowed_rows(filters)
@@ -187,11 +193,17 @@ class FaissStore:
     def sentences_in(self, chunk_rows: Iterable[int]) -> dict[int, list[tuple[int, int, int]]]:
         return self.reader.sentences_in(chunk_rows)
 
+    def sentence_rows(self, chunk_rows: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        return self.reader.sentence_rows(chunk_rows)
+
     def lang_of(self, rows: np.ndarray) -> list[str]:
         return self.reader.lang_of(rows)
 
     def chunks(self, rows: Iterable[int]) -> dict[int, Chunk]:
         return self.reader.chunks(rows)
+
+    def doc_of(self, rows: Iterable[int]) -> dict[int, str]:
+        return self.reader.doc_of(rows)
 
     def documents(self, doc_ids: Iterable[str], *, with_text: bool = False) -> dict[str, Document]:
         return self.reader.documents(doc_ids, with_text=with_text)

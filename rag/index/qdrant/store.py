@@ -59,18 +59,33 @@ class QdrantStore:
                                        with_vectors=[vector] if vector else False)  # fmt: skip
         return {int(p.id): p for p in got}
 
+    def lexical_candidates(
+        self, query: str, query_lang: str, n: int, filters: Filters,
+        terms: Mapping[str, float] | None = None,
+    ) -> dict[int, float]:  # fmt: skip
+        """BM25 alone (its own request: the retriever sends it while the query is encoded)."""
+        sparse = query_sparse(tokenize(query, query_lang) if terms is None else terms)
+        if not sparse.indices:
+            return {}
+        flt = to_filter(filters, self.sources)
+        with self._lock:
+            got = self.client.query_points(self.name, query=sparse, using=SPARSE, limit=n,
+                                           query_filter=flt)  # fmt: skip
+        return {int(p.id): float(p.score) for p in got.points if p.score > 0}
+
     def candidates(
         self, query: str, query_lang: str, vec: np.ndarray, n: int, filters: Filters,
         *, hybrid: bool, terms: Mapping[str, float] | None = None,
+        lexical: Mapping[int, float] | None = None,
     ) -> Candidates:  # fmt: skip
         """One batched request: chunk vectors and BM25 under the filter (``terms`` when given,
-        else the query's own), sentence vectors."""
+        else the query's own; not searched when ``lexical`` is given), sentence vectors."""
         flt = to_filter(filters, self.sources)
         q = np.asarray(vec, dtype=np.float32).tolist()
         requests = [models.QueryRequest(query=q, using=DENSE, limit=n, filter=flt)]
         sparse = (
             query_sparse(tokenize(query, query_lang) if terms is None else terms)
-            if hybrid
+            if hybrid and lexical is None
             else None
         )
         if hybrid:
@@ -84,9 +99,9 @@ class QdrantStore:
         if not hybrid:
             return Candidates(dense)
         from_sents = [int(c) for p in results[1].points for c in (p.payload or {})["chunks"]]
-        lexical = {}
+        found = dict(lexical or {})
         if len(results) > 2:
-            lexical = {int(p.id): float(p.score) for p in results[2].points if p.score > 0}
+            found = {int(p.id): float(p.score) for p in results[2].points if p.score > 0}
         if flt is not None and from_sents:
             ids = list(dict.fromkeys(from_sents))
             keep = models.Filter(must=[models.HasIdCondition(has_id=list(ids)), flt])
@@ -94,7 +109,7 @@ class QdrantStore:
                 allowed, _ = self.client.scroll(self.name, scroll_filter=keep, limit=len(ids))
             allowed_ids = {int(p.id) for p in allowed}
             from_sents = [c for c in from_sents if c in allowed_ids]
-        return Candidates(dense, lexical, from_sents)
+        return Candidates(dense, found, from_sents)
 
     def hybrid_rrf(
         self, query: str, query_lang: str, vec: np.ndarray, k: int, filters: Filters, n: int = 50
@@ -145,6 +160,12 @@ class QdrantStore:
             for row, p in got.items()
         }
 
+    def sentence_rows(self, chunk_rows: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        inside = self.sentences_in(chunk_rows)
+        pairs = [(i, s) for i, row in enumerate(chunk_rows) for s, _, _ in inside.get(int(row), [])]
+        got = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+        return got[:, 0], got[:, 1]
+
     def lang_of(self, rows: np.ndarray) -> list[str]:
         got = self._retrieve(rows.tolist(), ["lang"])
         return [(got[int(r)].payload or {})["lang"] for r in rows]
@@ -155,6 +176,10 @@ class QdrantStore:
             row: Chunk(*(p.payload[f] for f in CHUNK_FIELDS))  # type: ignore[index]
             for row, p in got.items()
         }
+
+    def doc_of(self, rows: Iterable[int]) -> dict[int, str]:
+        got = self._retrieve((r for r in rows if r >= 0), ["doc_id"])
+        return {row: (p.payload or {})["doc_id"] for row, p in got.items()}
 
     def documents(self, doc_ids: Iterable[str], *, with_text: bool = False) -> dict[str, Document]:
         fields = DOC_FIELDS + (["text"] if with_text else [])
