@@ -52,9 +52,17 @@ def fake_assistant(tmp_path: Path) -> Callable[[Path], Assistant]:
 
 @pytest.fixture(scope="session")
 def real_embedder() -> Embedder:
-    """The real default model, loaded once per test session."""
+    """The real default model on the back end users get (``RAG_ENCODER``, default
+    openvino-bf16), loaded once per test session."""
+    s = Settings.from_env()
+    return make_embedder(s.model, cache_dir=s.cache_dir, batch_size=s.batch_size, encoder=s.encoder)
+
+
+@pytest.fixture(scope="session")
+def torch_embedder() -> Embedder:
+    """The real default model on float PyTorch: the reference the other back ends are held to."""
     settings = Settings.from_env()
-    return make_embedder(settings.model, cache_dir=settings.cache_dir)
+    return make_embedder(settings.model, cache_dir=settings.cache_dir, encoder="torch")
 
 
 @pytest.fixture(scope="session")

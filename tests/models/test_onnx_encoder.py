@@ -79,20 +79,20 @@ TEXTS = [
 
 @pytest.mark.model
 def test_queries_equal_pytorch_and_passages_stay_close(
-    onnx_embedder: OnnxEmbedder, real_embedder: Embedder
+    onnx_embedder: OnnxEmbedder, torch_embedder: Embedder
 ) -> None:
-    q = (onnx_embedder.encode_queries(TEXTS) * real_embedder.encode_queries(TEXTS)).sum(1)
+    q = (onnx_embedder.encode_queries(TEXTS) * torch_embedder.encode_queries(TEXTS)).sum(1)
     assert q.min() > 0.9999, q  # float graph: the same vectors
-    p = (onnx_embedder.encode_passages(TEXTS) * real_embedder.encode_passages(TEXTS)).sum(1)
+    p = (onnx_embedder.encode_passages(TEXTS) * torch_embedder.encode_passages(TEXTS)).sum(1)
     assert p.min() > 0.99 and p.max() < 0.99999, p  # int8 passages: close, and not float
     norms = np.linalg.norm(onnx_embedder.encode_passages(TEXTS), axis=1)
     assert np.allclose(norms, 1, atol=1e-5)
-    assert onnx_embedder.count_tokens(TEXTS) == real_embedder.count_tokens(TEXTS)
-    assert onnx_embedder.dim == real_embedder.dim == 384
+    assert onnx_embedder.count_tokens(TEXTS) == torch_embedder.count_tokens(TEXTS)
+    assert onnx_embedder.dim == torch_embedder.dim == 384
     # RAG_ENCODER=onnx: the float graph for passages too, the same vectors as PyTorch.
     settings = Settings.from_env()
     floating = OnnxEmbedder(settings.model, cache_dir=settings.cache_dir, int8=False)
-    f = (floating.encode_passages(TEXTS) * real_embedder.encode_passages(TEXTS)).sum(1)
+    f = (floating.encode_passages(TEXTS) * torch_embedder.encode_passages(TEXTS)).sum(1)
     assert f.min() > 0.99999, f
     # Built once: a second embedder reuses the cached graphs (the stamp matches).
     stamp = settings.cache_dir / "onnx" / "intfloat__multilingual-e5-small" / "govrag_onnx.json"
@@ -115,13 +115,13 @@ def _small_corpus(dest: Path) -> Path:
 
 @pytest.mark.model
 def test_the_assistant_on_onnx_finds_what_pytorch_finds(
-    tmp_path: Path, onnx_embedder: OnnxEmbedder, real_embedder: Embedder
+    tmp_path: Path, onnx_embedder: OnnxEmbedder, torch_embedder: Embedder
 ) -> None:
     """The same corpus indexed on each back end: for questions in four languages the first
     passage is from the same document as PyTorch's and among its top 3."""
     corpus = _small_corpus(tmp_path / "corpus")
     found = {}
-    for name, emb in (("onnx", onnx_embedder), ("torch", real_embedder)):
+    for name, emb in (("onnx", onnx_embedder), ("torch", torch_embedder)):
         settings = Settings.from_env(corpus_dir=corpus, index_dir=tmp_path / f"index-{name}")
         assistant = Assistant(settings, emb)
         assert assistant.ingest().skipped == ()

@@ -48,9 +48,9 @@ def ov_embedders() -> dict[str, OpenVinoEmbedder]:
 
 @pytest.mark.model
 def test_vectors_match_pytorch(
-    ov_embedders: dict[str, OpenVinoEmbedder], real_embedder: Embedder
+    ov_embedders: dict[str, OpenVinoEmbedder], torch_embedder: Embedder
 ) -> None:
-    ref_q, ref_p = real_embedder.encode_queries(TEXTS), real_embedder.encode_passages(TEXTS)
+    ref_q, ref_p = torch_embedder.encode_queries(TEXTS), torch_embedder.encode_passages(TEXTS)
     for name, emb in ov_embedders.items():
         q = (emb.encode_queries(TEXTS) * ref_q).sum(1)
         assert q.min() > 0.99999, (name, q)  # queries: float32 in both
@@ -61,7 +61,7 @@ def test_vectors_match_pytorch(
         p = (vecs[: len(TEXTS)] * ref_p).sum(1)
         # float32: PyTorch's vectors; bf16 (where the CPU has it): cosine ≥ 0.9999 (0.99998 seen)
         assert p.min() > (0.99999 if name == "f32" else 0.9999), (name, p)
-        assert emb.count_tokens(TEXTS) == real_embedder.count_tokens(TEXTS)
+        assert emb.count_tokens(TEXTS) == torch_embedder.count_tokens(TEXTS)
         assert emb.dim == 384 and emb.precision in ("f32", "bf16")
     assert ov_embedders["f32"].precision == "f32"
     # Built once: a new embedder reuses the converted model (its stamp is not rewritten).
@@ -75,13 +75,13 @@ def test_vectors_match_pytorch(
 
 @pytest.mark.model
 def test_the_assistant_on_openvino_bf16_finds_what_pytorch_finds(
-    tmp_path: Path, ov_embedders: dict[str, OpenVinoEmbedder], real_embedder: Embedder
+    tmp_path: Path, ov_embedders: dict[str, OpenVinoEmbedder], torch_embedder: Embedder
 ) -> None:
     """The same corpus indexed on each back end: the same first passage for questions in four
     languages."""
     corpus = _small_corpus(tmp_path / "corpus")
     found = {}
-    for name, emb in (("openvino-bf16", ov_embedders["bf16"]), ("torch", real_embedder)):
+    for name, emb in (("openvino-bf16", ov_embedders["bf16"]), ("torch", torch_embedder)):
         settings = Settings.from_env(corpus_dir=corpus, index_dir=tmp_path / f"index-{name}")
         assistant = Assistant(settings, emb)
         assert assistant.ingest().skipped == ()
