@@ -34,7 +34,7 @@ from rag.index.lexical import tokenize
 from rag.ingest.chunking import CJK_ENDS, CJK_FULL_STOPS, LATIN_ENDS, text_length
 from rag.ingest.lang import detect_language
 from rag.models.reader import Reader
-from rag.search.retrieve import LexicalPrefetch, Retriever
+from rag.search.retrieve import QueryVectors, Retriever
 from rag.types import Answer, Filters, Hit
 
 log = logging.getLogger(__name__)
@@ -65,28 +65,6 @@ class AnswerConfig:
     # at most this many; with a reader, evidence is what it says answers (probability at least
     # its calibrated threshold), best first, and nothing else is quoted.
     reader_candidates: int = 24
-
-
-class QueryVectors:
-    """Each text of one question's reading encoded once; ``with_lexical`` also gives the BM25
-    candidates, found while the text encodes (:meth:`Retriever.encode`)."""
-
-    def __init__(self, retriever: Retriever) -> None:
-        self.retriever = retriever
-        self.memo: dict[str, np.ndarray] = {}
-
-    def __call__(self, text: str) -> np.ndarray:
-        if text not in self.memo:
-            self.memo[text] = self.retriever.embedder.encode_queries([text])[0]
-        return self.memo[text]
-
-    def with_lexical(
-        self, text: str, lang: str, k: int, filters: Filters
-    ) -> tuple[np.ndarray, LexicalPrefetch | None]:
-        if text in self.memo:
-            return self.memo[text], None  # rank finds the BM25 candidates itself
-        self.memo[text], lexical = self.retriever.encode(text, lang, k, filters)
-        return self.memo[text], lexical
 
 
 class ExtractiveAnswerer:

@@ -251,3 +251,25 @@ class Retriever:
                 )
             )
         return out
+
+
+class QueryVectors:
+    """Each text of one question's reading encoded once; ``with_lexical`` also gives the BM25
+    candidates, found while the text encodes (:meth:`Retriever.encode`)."""
+
+    def __init__(self, retriever: Retriever) -> None:
+        self.retriever = retriever
+        self.memo: dict[str, np.ndarray] = {}
+
+    def __call__(self, text: str) -> np.ndarray:
+        if text not in self.memo:
+            self.memo[text] = self.retriever.embedder.encode_queries([text])[0]
+        return self.memo[text]
+
+    def with_lexical(
+        self, text: str, lang: str, k: int, filters: Filters
+    ) -> tuple[np.ndarray, LexicalPrefetch | None]:
+        if text in self.memo:
+            return self.memo[text], None  # rank finds the BM25 candidates itself
+        self.memo[text], lexical = self.retriever.encode(text, lang, k, filters)
+        return self.memo[text], lexical

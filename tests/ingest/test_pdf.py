@@ -11,17 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from rag.ingest import pdf
+from rag.ingest import ocr, pdf
 from rag.ingest.corpus import CorpusFile, load_file
 from rag.ingest.formats import LOADERS, LoadError
+from rag.ingest.ocr import choose_languages, language_hints
 from rag.ingest.pdf import (
-    choose_languages,
     dehyphenate,
     is_page_number,
     is_scanned,
     join_cjk_spaces,
     join_pages,
-    language_hints,
     line_key,
     reflow_page,
     running_lines,
@@ -319,7 +318,7 @@ def test_a_scan_without_tesseract_is_skipped_with_the_reason(
     monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None)
     with pytest.raises(LoadError) as err:
         load_file(CorpusFile(path, path.name), {})
-    assert str(err.value) == pdf.NO_TESSERACT
+    assert str(err.value) == ocr.NO_TESSERACT
     assert str(err.value).startswith("no text layer (scanned?): install Tesseract")
 
 
@@ -421,7 +420,7 @@ def test_ocr_past_its_time_leaves_the_page_empty(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = scan_pdf(tmp_path / "slow.en.pdf", [["Providers must label synthetic content."]])
-    monkeypatch.setattr(pdf, "OCR_TIMEOUT_S", 0.001)
+    monkeypatch.setattr(ocr, "OCR_TIMEOUT_S", 0.001)
     with pytest.raises(LoadError, match="OCR found no text"):
         LOADERS[".pdf"](path)
 
@@ -452,12 +451,12 @@ def test_ocr_pages_run_in_parallel_and_come_back_in_page_order(
         return f"OCR text of page {n}"
 
     monkeypatch.setattr(shutil, "which", lambda name, *a, **k: f"/usr/bin/{name}")
-    monkeypatch.setattr(pdf, "installed_languages", lambda exe: ("eng",))
-    monkeypatch.setattr(pdf, "_page_image", page_image)
-    monkeypatch.setattr(pdf, "_tesseract", tesseract)
-    monkeypatch.setattr(pdf.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(ocr, "installed_languages", lambda exe: ("eng",))
+    monkeypatch.setattr(ocr, "_page_image", page_image)
+    monkeypatch.setattr(ocr, "_tesseract", tesseract)
+    monkeypatch.setattr(ocr.os, "cpu_count", lambda: 2)
     texts = ["", "has text", "", "", ""]
-    out = pdf._ocr_pages(tmp_path / "x.en.pdf", ["raw0", "raw1", "raw2", "raw3", "raw4"], texts,
+    out = ocr.ocr_pages(tmp_path / "x.en.pdf", ["raw0", "raw1", "raw2", "raw3", "raw4"], texts,
                          {"reader": None})  # fmt: skip
     assert out == ["OCR text of page 1", "raw1", "OCR text of page 3", "raw3", "OCR text of page 5"]
     assert len(seen_threads) == 2  # two pages at a time on two cores
